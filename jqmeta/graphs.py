@@ -1,0 +1,235 @@
+"""Max-Cut problem graphs as padded, batchable JAX pytrees.
+
+A :class:`Graph` holds one weighted undirected graph in a fixed-shape layout:
+
+* ``edges``     ``(E, 2) int32``   edge endpoints (qubit indices); padding rows are ``(0, 0)``
+* ``weights``   ``(E,) float``     edge weights, exactly ``0`` on padding rows
+* ``triangles`` ``(E,) int32``     triangles through each edge (for the analytic p=1 formula)
+* ``degrees``   ``(N,) int32``     unweighted node degrees, ``0`` on padded qubits
+* ``n_nodes``   ``() int32``       number of real nodes (``<= N``)
+* ``n_edges``   ``() int32``       number of real edges (``<= E``)
+* ``n_qubits``  static ``int``     ``N``, the compiled statevector size is ``2**N``
+
+Real nodes occupy qubits ``0 .. n_nodes-1`` in ``G.nodes`` order; padded qubits
+``n_nodes .. N-1`` carry no edge.  :func:`stack` pads a list of graphs to a common
+``(N, E)`` and adds a leading batch axis, so a mixed-size batch is one array program
+for ``jax.vmap``.  Padding is exact for the QAOA energy: padded qubits have no edge
+and the simulator leaves them untouched (their mixer is the identity), so they only
+tensor a constant ``|+>`` factor onto the state.
+
+Example:
+  >>> import networkx as nx
+  >>> from jqmeta import graphs
+  >>> g = graphs.from_networkx(nx.cycle_graph(4))
+  >>> g.n_qubits, int(g.n_nodes), int(g.n_edges)
+  (4, 4, 4)
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Hashable, Sequence
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+from flax import struct
+
+__all__ = ["Graph", "from_networkx", "stack", "unstack", "to_networkx", "erdos_renyi"]
+
+
+@struct.dataclass
+class Graph:
+  """One (or, after :func:`stack`, a batch of) padded Max-Cut graph(s).
+
+  Array fields gain a leading batch axis after :func:`stack`; ``n_qubits`` is
+  static (part of the pytree structure) because it fixes compiled shapes.
+  """
+
+  edges: jax.Array  # (E, 2) int32
+  weights: jax.Array  # (E,) float
+  triangles: jax.Array  # (E,) int32
+  degrees: jax.Array  # (N,) int32
+  n_nodes: jax.Array  # () int32
+  n_edges: jax.Array  # () int32
+  n_qubits: int = struct.field(pytree_node=False)
+
+  @property
+  def max_edges(self) -> int:
+    """Padded edge capacity ``E`` (static)."""
+    return int(self.edges.shape[-2])
+
+  @property
+  def batch_shape(self) -> tuple[int, ...]:
+    """Leading batch dimensions (``()`` for a single graph)."""
+    return tuple(self.edges.shape[:-2])
+
+
+def _edge_weight(u: Hashable, v: Hashable, data: dict) -> float:
+  w = data.get("weight", 1)
+  if isinstance(w, (bool, np.bool_)) or not isinstance(w, (numbers.Real, np.floating, np.integer)):
+    raise TypeError(
+        f"edge ({u!r}, {v!r}) has a non-numeric weight {w!r} of type {type(w).__name__}; "
+        "weights must be real numbers")
+  w = float(w)
+  if not np.isfinite(w):
+    raise ValueError(f"edge ({u!r}, {v!r}) has a non-finite weight {w}; weights must be finite")
+  return w
+
+
+def _validate(G) -> None:
+  if not isinstance(G, nx.Graph):
+    raise TypeError(f"expected a networkx.Graph, got {type(G).__name__}")
+  if G.is_directed():
+    raise ValueError("directed graphs are not supported: Max-Cut needs an undirected nx.Graph")
+  if G.is_multigraph():
+    raise ValueError("multigraphs are not supported: merge parallel edges into one weighted edge")
+  if G.number_of_nodes() == 0:
+    raise ValueError("empty graph: the graph has no nodes")
+  loops = list(nx.selfloop_edges(G))
+  if loops:
+    raise ValueError(f"self-loops are not supported (found {len(loops)}, e.g. on node {loops[0][0]!r})")
+
+
+def from_networkx(G: nx.Graph, *, n_qubits: int | None = None, max_edges: int | None = None) -> Graph:
+  """Converts an undirected networkx graph into a :class:`Graph`.
+
+  Args:
+    G: an undirected, simple ``nx.Graph`` with at least one node. Node labels may be
+      any hashable; node ``k`` of ``G.nodes`` (iteration order) becomes qubit ``k``.
+      The edge attribute ``weight`` is used where present (default 1).
+    n_qubits: optional padded qubit count ``N >= G.number_of_nodes()``.
+    max_edges: optional padded edge capacity ``E >= G.number_of_edges()``.
+
+  Returns:
+    A single (unbatched) ``Graph``; weights are float32 (float64 with x64 enabled).
+
+  Raises:
+    TypeError: ``G`` is not a networkx graph, or a weight is not a real number.
+    ValueError: empty, directed or multi graph, self-loop, NaN/inf weight, or padding
+      smaller than the graph.
+
+  Example:
+    >>> import networkx as nx
+    >>> g = from_networkx(nx.Graph([("a", "b", {"weight": 2.5})]))
+    >>> g.weights.tolist()
+    [2.5]
+  """
+  _validate(G)
+  nodes = list(G.nodes)
+  index = {v: i for i, v in enumerate(nodes)}
+  n = len(nodes)
+  N = n if n_qubits is None else int(n_qubits)
+  if N < n:
+    raise ValueError(f"n_qubits={N} is smaller than the graph's {n} nodes")
+  m = G.number_of_edges()
+  E = max(m, 1) if max_edges is None else int(max_edges)
+  if E < m or E < 1:
+    raise ValueError(f"max_edges={E} is smaller than the graph's {m} edges (and must be >= 1)")
+
+  edges = np.zeros((E, 2), np.int32)
+  weights = np.zeros((E,), np.float64)
+  triangles = np.zeros((E,), np.int32)
+  degrees = np.zeros((N,), np.int32)
+  adj = {v: set(G.adj[v]) for v in nodes}
+  for k, (u, v, data) in enumerate(G.edges(data=True)):
+    weights[k] = _edge_weight(u, v, data)
+    edges[k] = (index[u], index[v])
+    triangles[k] = len(adj[u] & adj[v])
+  for v in nodes:
+    degrees[index[v]] = len(adj[v])
+  return Graph(
+      edges=jnp.asarray(edges),
+      weights=jnp.asarray(weights),
+      triangles=jnp.asarray(triangles),
+      degrees=jnp.asarray(degrees),
+      n_nodes=jnp.asarray(n, jnp.int32),
+      n_edges=jnp.asarray(m, jnp.int32),
+      n_qubits=N,
+  )
+
+
+def _pad(g: Graph, N: int, E: int) -> Graph:
+  if g.batch_shape:
+    raise ValueError("stack() expects unbatched graphs; got a graph with batch shape "
+                     f"{g.batch_shape}")
+  e_pad = E - g.max_edges
+  return Graph(
+      edges=jnp.pad(g.edges, ((0, e_pad), (0, 0))),
+      weights=jnp.pad(g.weights, (0, e_pad)),
+      triangles=jnp.pad(g.triangles, (0, e_pad)),
+      degrees=jnp.pad(g.degrees, (0, N - g.n_qubits)),
+      n_nodes=g.n_nodes,
+      n_edges=g.n_edges,
+      n_qubits=N,
+  )
+
+
+def stack(graphs: Sequence[Graph]) -> Graph:
+  """Pads graphs to a common size and stacks them along a new leading axis.
+
+  Args:
+    graphs: non-empty sequence of unbatched ``Graph`` (e.g. from :func:`from_networkx`).
+
+  Returns:
+    A ``Graph`` whose array fields have a leading axis of ``len(graphs)`` and whose
+    ``n_qubits`` / edge capacity are the maxima over the inputs.
+
+  Example:
+    >>> import networkx as nx
+    >>> b = stack([from_networkx(nx.path_graph(3)), from_networkx(nx.complete_graph(5))])
+    >>> b.n_qubits, b.edges.shape
+    (5, (2, 10, 2))
+  """
+  graphs = list(graphs)
+  if not graphs:
+    raise ValueError("stack() needs at least one graph, got an empty sequence")
+  for g in graphs:
+    if not isinstance(g, Graph):
+      raise TypeError(f"stack() expects jqmeta Graph objects, got {type(g).__name__}; "
+                      "convert networkx graphs with graphs.from_networkx first")
+  N = max(g.n_qubits for g in graphs)
+  E = max(g.max_edges for g in graphs)
+  padded = [_pad(g, N, E) for g in graphs]
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *padded)
+
+
+def unstack(batch: Graph) -> list[Graph]:
+  """Splits a batched ``Graph`` (one leading axis) into a list of padded graphs."""
+  if len(batch.batch_shape) != 1:
+    raise ValueError(f"unstack() expects exactly one batch axis, got {batch.batch_shape}")
+  return [jax.tree.map(lambda x: x[i], batch) for i in range(batch.batch_shape[0])]
+
+
+def to_networkx(g: Graph) -> nx.Graph:
+  """Rebuilds an ``nx.Graph`` (nodes ``0..n_nodes-1``, ``weight`` attributes)."""
+  if g.batch_shape:
+    raise ValueError("to_networkx() expects an unbatched graph")
+  G = nx.Graph()
+  G.add_nodes_from(range(int(g.n_nodes)))
+  edges = np.asarray(g.edges)[: int(g.n_edges)]
+  weights = np.asarray(g.weights)[: int(g.n_edges)]
+  for (u, v), w in zip(edges, weights):
+    G.add_edge(int(u), int(v), weight=float(w))
+  return G
+
+
+def erdos_renyi(rng: np.random.Generator, n: int, p: float, *, connected: bool = True,
+                max_tries: int = 1000) -> nx.Graph:
+  """Draws an Erdős–Rényi ``G(n, p)`` graph from an explicit numpy ``Generator``.
+
+  With ``connected=True`` (default) it redraws until the graph is connected, which is
+  what random Max-Cut benchmarks use; raises ``ValueError`` if ``max_tries`` fail.
+  """
+  if not isinstance(rng, np.random.Generator):
+    raise TypeError("rng must be a numpy.random.Generator (seeded explicitly)")
+  if n < 1:
+    raise ValueError(f"n must be >= 1, got {n}")
+  if not 0.0 <= p <= 1.0:
+    raise ValueError(f"edge probability p must lie in [0, 1], got {p}")
+  for _ in range(max_tries):
+    G = nx.gnp_random_graph(n, p, seed=int(rng.integers(2**31 - 1)))
+    if not connected or nx.is_connected(G):
+      return G
+  raise ValueError(f"no connected G({n}, {p}) graph found in {max_tries} draws")

@@ -1,0 +1,49 @@
+"""Shared fixtures: random graphs, the reference data folder, a PennyLane oracle."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+
+def reference_dir() -> Path:
+  """``../shared/reference`` or a skip with the reason."""
+  if not REFERENCE.is_dir():
+    pytest.skip(f"reference data not found at {REFERENCE} (needs ../shared/reference)")
+  return REFERENCE
+
+
+@pytest.fixture
+def reference():
+  return reference_dir()
+
+
+def random_graph(seed: int, n: int, *, weighted: bool, p_edge: float = 0.5,
+                 labels: str = "int") -> nx.Graph:
+  """A seeded G(n, p) graph with at least one edge (weights U(0.1, 2) if weighted)."""
+  rng = np.random.default_rng(seed)
+  while True:
+    G = nx.gnp_random_graph(n, p_edge, seed=int(rng.integers(2**31 - 1)))
+    if G.number_of_edges() > 0 or n < 2:
+      break
+  if weighted:
+    for u, v in G.edges:
+      G[u][v]["weight"] = float(rng.uniform(0.1, 2.0))
+  if labels == "str":
+    G = nx.relabel_nodes(G, {v: f"node-{v}" for v in G.nodes})
+  return G
+
+
+def brute_force_cut(G: nx.Graph) -> float:
+  """Independent O(2^n E) max cut in plain Python."""
+  nodes = list(G.nodes)
+  best = 0.0
+  for z in range(2 ** len(nodes)):
+    side = {v: (z >> i) & 1 for i, v in enumerate(nodes)}
+    best = max(best, sum(d.get("weight", 1.0) for u, v, d in G.edges(data=True)
+                         if side[u] != side[v]))
+  return best

@@ -1,0 +1,487 @@
+"""Tests for jqmeta.circuits against PennyLane ``default.qubit``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pennylane as qml
+import pytest
+from pennylane import numpy as pnp
+
+from jqmeta import circuits
+
+try:  # jax < 0.7 spelling; newer jax has the context manager at jax.enable_x64(True)
+  from jax.experimental import enable_x64
+except ImportError:
+  def enable_x64():
+    return jax.enable_x64(True)
+
+ATOL = 1e-6  # complex64 state / readout tolerance
+GTOL = 1e-4  # float32 gradient tolerance vs float64 PennyLane
+
+
+# --------------------------------------------------------------------------- #
+# Helpers: one op list drives both the JAX simulator and a PennyLane QNode.
+# Ops: ("H", w) | ("RX"/"RY"/"RZ", theta, w, adjoint) | ("CNOT", c, t)
+# --------------------------------------------------------------------------- #
+_JAX_ROT = {"RX": circuits.rx, "RY": circuits.ry, "RZ": circuits.rz}
+_PL_ROT = {"RX": qml.RX, "RY": qml.RY, "RZ": qml.RZ}
+
+
+def _run_jax(ops, n, dtype=jnp.complex64):
+  s = circuits.zero_state(n, dtype)
+  for op in ops:
+    if op[0] == "H":
+      s = circuits.hadamard(s, op[1])
+    elif op[0] == "CNOT":
+      s = circuits.cnot(s, op[1], op[2])
+    else:
+      s = _JAX_ROT[op[0]](s, op[1], op[2], adjoint=op[3])
+  return s
+
+
+def _run_pl(ops, n):
+  """Returns (state, <Z_i>) of the op list on PennyLane default.qubit (float64)."""
+  dev = qml.device("default.qubit", wires=n)
+
+  @qml.qnode(dev)
+  def circuit():
+    for op in ops:
+      if op[0] == "H":
+        qml.Hadamard(wires=op[1])
+      elif op[0] == "CNOT":
+        qml.CNOT(wires=[op[1], op[2]])
+      elif op[3]:
+        qml.adjoint(_PL_ROT[op[0]])(float(op[1]), wires=op[2])
+      else:
+        _PL_ROT[op[0]](float(op[1]), wires=op[2])
+    return qml.state(), [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+  state, ez = circuit()
+  return np.asarray(state), np.asarray(ez, dtype=np.float64)
+
+
+def _prep_ops(rng, n):
+  """A random entangled, complex-amplitude preparation from |0...0>."""
+  ang = rng.uniform(-np.pi, np.pi, size=(3, n)).astype(np.float32)
+  ops = [("RY", ang[0, i], i, False) for i in range(n)]
+  ops += [("RX", ang[1, i], i, False) for i in range(n)]
+  ops += [("CNOT", i, i + 1) for i in range(n - 1)]
+  ops += [("RY", ang[2, i], i, False) for i in range(n)]
+  return ops
+
+
+def _gate_ops(rng, gate, n):
+  """The gate under test applied on every wire (every listed pair for CNOT)."""
+  if gate == "H":
+    return [("H", i) for i in range(n)]
+  if gate == "CNOT":
+    pairs = [(i, i + 1) for i in range(n - 1)] + [(n - 1, 0), (0, n - 1), (1, 0)]
+    return [("CNOT", c, t) for c, t in dict.fromkeys(pairs) if c != t]
+  name, adj = gate.split("_")[0], gate.endswith("_adj")
+  ang = rng.uniform(-2 * np.pi, 2 * np.pi, size=n).astype(np.float32)
+  return [(name, ang[i], i, adj) for i in range(n)]
+
+
+def _assert_matches_pl(ops, n):
+  state = _run_jax(ops, n)
+  assert state.shape == (2**n,) and state.dtype == jnp.complex64
+  ref_state, ref_ez = _run_pl(ops, n)
+  np.testing.assert_allclose(np.asarray(state), ref_state, atol=ATOL, rtol=0)
+  ez = circuits.expval_z(state)
+  assert ez.shape == (n,) and ez.dtype == jnp.float32
+  np.testing.assert_allclose(np.asarray(ez), ref_ez, atol=ATOL, rtol=0)
+
+
+GATES = ["H", "RX", "RX_adj", "RY", "RY_adj", "RZ", "RZ_adj", "CNOT"]
+GATE_CASES = [(g, n) for n in range(1, 6) for g in GATES if not (g == "CNOT" and n == 1)]
+GATE_CASES += [(g, 8) for g in ("H", "RX_adj", "RY", "RZ", "CNOT")]
+
+
+# --------------------------------------------------------------------------- #
+# Gates
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("gate,n", GATE_CASES)
+def test_gate_matches_pennylane(gate, n):
+  rng = np.random.default_rng(1000 * n + GATES.index(gate))
+  _assert_matches_pl(_prep_ops(rng, n) + _gate_ops(rng, gate, n), n)
+
+
+@pytest.mark.parametrize("gate", ["RX", "RY", "RZ"])
+def test_adjoint_inverts_rotation(gate):
+  rng = np.random.default_rng(7)
+  n = 3
+  s0 = _run_jax(_prep_ops(rng, n), n)
+  fn = _JAX_ROT[gate]
+  s = fn(fn(s0, 0.731, 1), 0.731, 1, adjoint=True)
+  np.testing.assert_allclose(np.asarray(s), np.asarray(s0), atol=ATOL, rtol=0)
+  # A genuine rotation must move the state (guards against a no-op gate).
+  assert np.max(np.abs(np.asarray(fn(s0, 0.731, 1) - s0))) > 1e-2
+
+
+def test_self_inverse_gates():
+  rng = np.random.default_rng(8)
+  s0 = _run_jax(_prep_ops(rng, 4), 4)
+  np.testing.assert_allclose(
+      np.asarray(circuits.hadamard(circuits.hadamard(s0, 2), 2)), np.asarray(s0), atol=ATOL)
+  np.testing.assert_allclose(
+      np.asarray(circuits.cnot(circuits.cnot(s0, 3, 1), 3, 1)), np.asarray(s0), atol=ATOL)
+
+
+def test_wire_ordering_wire0_is_msb():
+  s = circuits.rx(circuits.zero_state(3), np.pi, 0)  # |100> -> index 4
+  np.testing.assert_allclose(np.abs(np.asarray(s)) ** 2, np.eye(8)[4], atol=ATOL)
+  s = circuits.cnot(s, 0, 2)  # |101> -> index 5
+  np.testing.assert_allclose(np.abs(np.asarray(s)) ** 2, np.eye(8)[5], atol=ATOL)
+
+
+def test_rz_convention():
+  s = circuits.hadamard(circuits.zero_state(1), 0)
+  s = circuits.rz(s, 0.4, 0)
+  np.testing.assert_allclose(
+      np.asarray(s), np.array([np.exp(-0.2j), np.exp(0.2j)]) / np.sqrt(2), atol=ATOL)
+
+
+def test_zero_state_and_prob_zero():
+  s = circuits.zero_state(3)
+  assert s.shape == (8,) and s.dtype == jnp.complex64
+  np.testing.assert_array_equal(np.asarray(s), np.eye(8)[0])
+  assert float(circuits.prob_zero(s)) == 1.0
+  s = circuits.hadamard(circuits.hadamard(s, 0), 2)
+  np.testing.assert_allclose(float(circuits.prob_zero(s)), 0.25, atol=ATOL)
+
+
+def test_complex128_under_x64_matches_pennylane_tightly():
+  rng = np.random.default_rng(9)
+  n = 3
+  ops = _prep_ops(rng, n) + _gate_ops(rng, "RZ_adj", n) + _gate_ops(rng, "CNOT", n)
+  with enable_x64():
+    ops64 = [tuple(jnp.float64(o) if isinstance(o, np.floating) else o for o in op)
+             for op in ops]
+    state = _run_jax(ops64, n, jnp.complex128)
+    assert state.dtype == jnp.complex128
+    ref_state, ref_ez = _run_pl(ops, n)
+    np.testing.assert_allclose(np.asarray(state), ref_state, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(circuits.expval_z(state)), ref_ez, atol=1e-12)
+    # Named circuits pick complex128 from float64 inputs.
+    z = circuits.fwp_circuit(jnp.array([0.3, -0.2]), jnp.array([[0.5, 0.1]]))
+    assert z.dtype == jnp.float64
+
+
+# --------------------------------------------------------------------------- #
+# Named circuits vs PennyLane QNodes
+# --------------------------------------------------------------------------- #
+def _pl_qk_reference(n):
+  dev = qml.device("default.qubit", wires=n)
+
+  def u(a):
+    for i in range(n):
+      qml.Hadamard(wires=i)
+    for i in range(n):
+      qml.RZ(a[i], wires=i)
+    for i in range(n):
+      qml.RY(a[i], wires=i)
+    for i in range(n - 1):
+      qml.CNOT(wires=[i, i + 1])
+    for i in range(n):
+      qml.RZ(a[i], wires=i)
+
+  @qml.qnode(dev, interface="autograd", diff_method="backprop")
+  def circuit(y):
+    a = pnp.cos(y**2)
+    u(a)
+    qml.adjoint(u)(a)
+    return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+  return circuit
+
+
+def _pl_qlstm(n):
+  dev = qml.device("default.qubit", wires=n)
+
+  @qml.qnode(dev, interface="autograd", diff_method="backprop")
+  def circuit(y, weights):
+    for i in range(n):
+      qml.RX(y[i], wires=i)
+    qml.BasicEntanglerLayers(weights, wires=range(n), rotation=qml.RX)
+    return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+  return circuit
+
+
+def _pl_fwp(n):
+  dev = qml.device("default.qubit", wires=n)
+
+  @qml.qnode(dev, interface="autograd", diff_method="backprop")
+  def circuit(e, fw):
+    for i in range(n):
+      qml.Hadamard(wires=i)
+    for i in range(n):
+      qml.RY(e[i], wires=i)
+    for l in range(fw.shape[0]):
+      for i in range(n - 1):
+        qml.CNOT(wires=[i, i + 1])
+      for i in range(n):
+        qml.RY(fw[l, i], wires=i)
+    return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+  return circuit
+
+
+def _pl_value_and_grad(circuit, *args):
+  """PennyLane readouts and the float64 autograd gradient of their sum."""
+  pargs = [pnp.array(np.asarray(a, np.float64), requires_grad=True) for a in args]
+  val = np.asarray(circuit(*pargs), np.float64)
+  argnums = 0 if len(args) == 1 else list(range(len(args)))
+  grads = qml.grad(lambda *a: pnp.sum(pnp.stack(circuit(*a))), argnums=argnums)(*pargs)
+  if len(args) == 1:
+    grads = (grads,)
+  return val, [np.asarray(g) for g in grads]
+
+
+def _value_and_grad(fn, n_args):
+  """jit of: args -> (readouts, grads of their sum w.r.t. every arg).
+
+  One compiled function per circuit is shared by the value and gradient tests
+  (XLA compilation dominates the runtime of these tests).
+  """
+  vg = jax.value_and_grad(lambda *a: (jnp.sum(fn(*a)), fn(*a)),
+                          argnums=tuple(range(n_args)), has_aux=True)
+  return jax.jit(lambda *a: (lambda r: (r[0][1], r[1]))(vg(*a)))
+
+
+_VG_QK = _value_and_grad(circuits.qk_reference_gate, 1)
+_VG_QLSTM = _value_and_grad(circuits.qlstm_gate, 2)
+_VG_FWP = _value_and_grad(circuits.fwp_circuit, 2)
+
+
+def _jax_value_and_grad(vg, *args):
+  val, grads = vg(*[jnp.asarray(a, jnp.float32) for a in args])
+  return np.asarray(val), [np.asarray(g) for g in grads]
+
+
+QK_SIZES = [1, 2, 3, 4, 5, 8]
+QLSTM_CASES = [(1, None), (2, None), (3, None), (4, None), (5, None), (8, None),
+               (1, 2), (2, 1), (2, 3), (3, 2), (4, 2), (5, 3)]
+FWP_CASES = [(1, 1), (2, 1), (2, 3), (3, 1), (3, 2), (4, 2), (5, 1), (8, 2)]
+
+
+def _qlstm_inputs(n, layers):
+  rng = np.random.default_rng(40 + 10 * n + (layers or 0))
+  y = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+  w = rng.uniform(-np.pi, np.pi, (n,) if layers is None else (layers, n)).astype(np.float32)
+  return y, w
+
+
+def _fwp_inputs(n, layers):
+  rng = np.random.default_rng(60 + 10 * n + layers)
+  e = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+  fw = rng.uniform(-np.pi, np.pi, (layers, n)).astype(np.float32)
+  return e, fw
+
+
+@pytest.mark.parametrize("n", QK_SIZES)
+def test_qk_reference_gate_matches_pennylane(n):
+  y = np.random.default_rng(20 + n).normal(size=n).astype(np.float32)
+  z, _ = _jax_value_and_grad(_VG_QK, y)
+  assert z.shape == (n,) and z.dtype == np.float32
+  ref = np.asarray(_pl_qk_reference(n)(pnp.array(y.astype(np.float64))), np.float64)
+  np.testing.assert_allclose(z, ref, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("n,layers", QLSTM_CASES)
+def test_qlstm_gate_matches_pennylane(n, layers):
+  y, w = _qlstm_inputs(n, layers)
+  z, _ = _jax_value_and_grad(_VG_QLSTM, y, w)
+  assert z.shape == (n,) and z.dtype == np.float32
+  ref = np.asarray(_pl_qlstm(n)(pnp.array(y.astype(np.float64)),
+                                pnp.array(w.reshape(-1, n).astype(np.float64))), np.float64)
+  np.testing.assert_allclose(z, ref, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("n,layers", FWP_CASES)
+def test_fwp_circuit_matches_pennylane(n, layers):
+  e, fw = _fwp_inputs(n, layers)
+  z, _ = _jax_value_and_grad(_VG_FWP, e, fw)
+  assert z.shape == (n,) and z.dtype == np.float32
+  ref = np.asarray(_pl_fwp(n)(pnp.array(e.astype(np.float64)),
+                              pnp.array(fw.astype(np.float64))), np.float64)
+  np.testing.assert_allclose(z, ref, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name,fn,args", [
+    ("qk", circuits.qk_reference_gate, (np.array([0.4, -1.1, 0.9], np.float32),)),
+    ("qlstm", circuits.qlstm_gate, _qlstm_inputs(3, 2)),
+    ("fwp", circuits.fwp_circuit, _fwp_inputs(2, 1)),
+])
+def test_named_circuits_eager_equals_jit(name, fn, args):
+  vg = {"qk": _VG_QK, "qlstm": _VG_QLSTM, "fwp": _VG_FWP}[name]
+  eager = fn(*[jnp.asarray(a) for a in args])
+  np.testing.assert_allclose(np.asarray(eager), _jax_value_and_grad(vg, *args)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("n,layers", [c for c in QLSTM_CASES if c[0] != 8])
+def test_qlstm_gate_gradient_matches_pennylane(n, layers):
+  y, w = _qlstm_inputs(n, layers)
+  _, grads = _jax_value_and_grad(_VG_QLSTM, y, w)
+  _, ref_grads = _pl_value_and_grad(_pl_qlstm(n), y, w.reshape(-1, n))
+  for g, r in zip(grads, ref_grads):
+    assert np.max(np.abs(r)) > 1e-3  # a real, non-trivial gradient
+    np.testing.assert_allclose(g, r.reshape(g.shape), atol=GTOL, rtol=0)
+
+
+@pytest.mark.parametrize("n,layers", [c for c in FWP_CASES if c[0] != 8])
+def test_fwp_circuit_gradient_matches_pennylane(n, layers):
+  e, fw = _fwp_inputs(n, layers)
+  _, grads = _jax_value_and_grad(_VG_FWP, e, fw)
+  _, ref_grads = _pl_value_and_grad(_pl_fwp(n), e, fw)
+  for g, r in zip(grads, ref_grads):
+    assert np.max(np.abs(r)) > 1e-3
+    np.testing.assert_allclose(g, r, atol=GTOL, rtol=0)
+
+
+def test_gate_gradient_matches_pennylane():
+  """Gradient through every gate type (incl. adjoints) w.r.t. all angles."""
+  n = 3
+  rng = np.random.default_rng(99)
+  ang = rng.uniform(-np.pi, np.pi, (4, n))
+  dev = qml.device("default.qubit", wires=n)
+
+  @qml.qnode(dev, interface="autograd", diff_method="backprop")
+  def pl(a):
+    for i in range(n):
+      qml.Hadamard(wires=i)
+      qml.RY(a[0, i], wires=i)
+    qml.CNOT(wires=[0, 2])
+    for i in range(n):
+      qml.RZ(a[1, i], wires=i)
+      qml.adjoint(qml.RX)(a[2, i], wires=i)
+    qml.CNOT(wires=[2, 1])
+    for i in range(n):
+      qml.adjoint(qml.RY)(a[3, i], wires=i)
+      qml.adjoint(qml.RZ)(a[0, i], wires=i)
+      qml.RX(a[1, i], wires=i)
+    return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+  def jx(a):
+    s = circuits.zero_state(n)
+    for i in range(n):
+      s = circuits.ry(circuits.hadamard(s, i), a[0, i], i)
+    s = circuits.cnot(s, 0, 2)
+    for i in range(n):
+      s = circuits.rx(circuits.rz(s, a[1, i], i), a[2, i], i, adjoint=True)
+    s = circuits.cnot(s, 2, 1)
+    for i in range(n):
+      s = circuits.ry(s, a[3, i], i, adjoint=True)
+      s = circuits.rx(circuits.rz(s, a[0, i], i, adjoint=True), a[1, i], i)
+    return circuits.expval_z(s)
+
+  val, (g,) = _jax_value_and_grad(_value_and_grad(jx, 1), ang)
+  ref_val, (r,) = _pl_value_and_grad(pl, ang)
+  np.testing.assert_allclose(val, ref_val, atol=ATOL)
+  assert np.max(np.abs(r)) > 1e-3
+  np.testing.assert_allclose(g, r, atol=GTOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# The published QK gate circuit is the identity
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n", QK_SIZES)
+def test_qk_reference_gate_is_constant(n):
+  rng = np.random.default_rng(300 + n)
+  for y in rng.normal(scale=2.0, size=(3, n)).astype(np.float32):
+    z, (g,) = _jax_value_and_grad(_VG_QK, y)
+    np.testing.assert_allclose(z, 1.0, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(g, 0.0, atol=2e-5, rtol=0)  # float32 rounding only
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_qk_reference_gate_is_constant_float64(n):
+  rng = np.random.default_rng(310 + n)
+  with enable_x64():
+    y = jnp.asarray(rng.normal(scale=2.0, size=n), jnp.float64)
+    z, (g,) = _VG_QK(y)
+    assert z.dtype == jnp.float64 and g.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(z), 1.0, atol=1e-12, rtol=0)
+    np.testing.assert_allclose(np.asarray(g), 0.0, atol=1e-12, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# vmap: batches equal one-by-one calls
+# --------------------------------------------------------------------------- #
+def test_vmap_named_circuits_equal_loop():
+  rng = np.random.default_rng(400)
+  b, n = 5, 3
+  y = jnp.asarray(rng.normal(size=(b, n)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(b, 2, n)), jnp.float32)
+  batched = jax.jit(jax.vmap(circuits.qlstm_gate))(y, w)
+  loop = jnp.stack([_VG_QLSTM(y[i], w[i])[0] for i in range(b)])
+  np.testing.assert_allclose(np.asarray(batched), np.asarray(loop), atol=1e-6)
+  # Shared weights (in_axes=None).
+  batched = jax.jit(jax.vmap(circuits.fwp_circuit, in_axes=(0, None)))(y, w[0])
+  loop = jnp.stack([_VG_FWP(y[i], w[0])[0] for i in range(b)])
+  np.testing.assert_allclose(np.asarray(batched), np.asarray(loop), atol=1e-6)
+  assert np.ptp(np.asarray(batched), axis=0).max() > 1e-3  # batch entries differ
+
+
+def test_vmap_gates_equal_loop():
+  rng = np.random.default_rng(401)
+  b, n = 4, 3
+  states = jnp.stack([_run_jax(_prep_ops(rng, n), n) for _ in range(b)])
+  thetas = jnp.asarray(rng.normal(size=b), jnp.float32)
+
+  def circ(s, t):
+    s = circuits.rx(s, t, 0)
+    s = circuits.ry(s, t, 1, adjoint=True)
+    s = circuits.rz(s, 2 * t, 2)
+    s = circuits.cnot(circuits.hadamard(s, 1), 2, 0)
+    return s, circuits.expval_z(s), circuits.prob_zero(s)
+
+  batched = jax.vmap(circ)(states, thetas)
+  for i in range(b):
+    one = circ(states[i], thetas[i])
+    for x, y in zip(batched, one):
+      np.testing.assert_allclose(np.asarray(x[i]), np.asarray(y), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# Bad input
+# --------------------------------------------------------------------------- #
+_S3 = circuits.zero_state(3)
+
+BAD_INPUTS = [
+    ("wire out of range", lambda: circuits.hadamard(_S3, 3), r"wire 3 out of range"),
+    ("negative wire", lambda: circuits.rx(_S3, 0.1, -1), r"wire -1 out of range"),
+    ("float wire", lambda: circuits.ry(_S3, 0.1, 1.0), r"wire must be a static Python int"),
+    ("control out of range", lambda: circuits.cnot(_S3, 5, 0), r"control 5 out of range"),
+    ("target out of range", lambda: circuits.cnot(_S3, 0, 3), r"target 3 out of range"),
+    ("control == target", lambda: circuits.cnot(_S3, 1, 1), r"control and target must differ"),
+    ("theta not scalar", lambda: circuits.rz(_S3, jnp.ones(2), 0), r"theta must be a scalar"),
+    ("batched state", lambda: circuits.hadamard(jnp.stack([_S3, _S3]), 0),
+     r"flat \(2\*\*n,\) vector"),
+    ("length not power of 2", lambda: circuits.expval_z(jnp.zeros(6, jnp.complex64)),
+     r"power of two"),
+    ("real state", lambda: circuits.prob_zero(jnp.zeros(4)), r"must be complex"),
+    ("zero wires", lambda: circuits.zero_state(0), r"n_wires must be >= 1"),
+    ("real dtype", lambda: circuits.zero_state(2, jnp.float32), r"dtype must be complex"),
+    ("y not 1-D", lambda: circuits.qk_reference_gate(jnp.ones((2, 3))), r"y must be a non-empty 1-D"),
+    ("empty y", lambda: circuits.qk_reference_gate(jnp.ones((0,))), r"y must be a non-empty 1-D"),
+    ("qlstm weights wrong width", lambda: circuits.qlstm_gate(jnp.ones(3), jnp.ones(4)),
+     r"weights must have shape \(3,\) or \(L, 3\)"),
+    ("qlstm weights rank 3", lambda: circuits.qlstm_gate(jnp.ones(3), jnp.ones((1, 1, 3))),
+     r"weights must have shape"),
+    ("fwp weights 1-D", lambda: circuits.fwp_circuit(jnp.ones(2), jnp.ones(2)),
+     r"fast_weights must have shape \(L, 2\)"),
+    ("fwp weights wrong width", lambda: circuits.fwp_circuit(jnp.ones(2), jnp.ones((1, 3))),
+     r"fast_weights must have shape \(L, 2\)"),
+    ("fwp e not 1-D", lambda: circuits.fwp_circuit(jnp.ones((1, 2)), jnp.ones((1, 2))),
+     r"e must be a non-empty 1-D"),
+]
+
+
+@pytest.mark.parametrize("fn,match", [(f, m) for _, f, m in BAD_INPUTS],
+                         ids=[name for name, _, _ in BAD_INPUTS])
+def test_bad_input_raises(fn, match):
+  with pytest.raises(ValueError, match=match):
+    fn()

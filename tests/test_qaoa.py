@@ -1,0 +1,250 @@
+"""qaoa: parity with PennyLane, gradients, analytic p=1, brute force, batching, guards."""
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import pytest
+
+from jqmeta import graphs, qaoa
+from conftest import brute_force_cut, random_graph
+import pennylane_oracle as oracle
+
+# 36 cases: n = 2..12, p = 1..3, weighted and unweighted.
+PARITY_CASES = [(seed, 2 + seed % 11, 1 + seed % 3, seed % 2 == 1) for seed in range(36)]
+
+
+_value_and_grad = jax.jit(jax.value_and_grad(qaoa.energy))
+
+
+def _angles(seed, p, dtype=np.float32):
+  return np.random.default_rng(1000 + seed).uniform(-np.pi, np.pi, (2, p)).astype(dtype)
+
+
+@pytest.mark.parametrize("seed,n,p,weighted", PARITY_CASES)
+def test_energy_and_grad_match_pennylane_complex64(seed, n, p, weighted):
+  G = random_graph(seed, n, weighted=weighted)
+  angles = _angles(seed, p)
+  e_ref, g_ref = oracle.energy_and_grad(G, angles)
+  e, g = _value_and_grad(jnp.asarray(angles), graphs.from_networkx(G))
+  assert e.dtype == jnp.float32
+  assert abs(float(e) - e_ref) <= 1e-5 * max(1.0, abs(e_ref))
+  np.testing.assert_allclose(np.asarray(g), g_ref, atol=1e-4 * max(1.0, abs(e_ref)))
+
+
+@pytest.mark.parametrize("seed,n,p,weighted", PARITY_CASES[::3])
+def test_energy_and_grad_match_pennylane_complex128(seed, n, p, weighted):
+  G = random_graph(seed, n, weighted=weighted)
+  angles = _angles(seed, p, np.float64)
+  e_ref, g_ref = oracle.energy_and_grad(G, angles)
+  with jax.enable_x64(True):
+    g = graphs.from_networkx(G)
+    assert g.weights.dtype == jnp.float64
+    e, grad = _value_and_grad(jnp.asarray(angles), g)
+    assert e.dtype == jnp.float64
+    assert abs(float(e) - e_ref) <= 1e-10 * max(1.0, abs(e_ref))
+    np.testing.assert_allclose(np.asarray(grad), g_ref, atol=1e-8)
+    psi = qaoa.state(jnp.asarray(angles), g)
+    assert psi.dtype == jnp.complex128
+
+
+@pytest.mark.parametrize("seed", [0, 4, 7])
+def test_state_matches_pennylane_up_to_global_phase(seed):
+  G = random_graph(seed, 5, weighted=True)
+  angles = _angles(seed, 2)
+  ref = np.asarray(oracle.qaoa_qnode(G, 2, measure="state")(angles.astype(np.float64)))
+  psi = np.asarray(qaoa.state(jnp.asarray(angles), graphs.from_networkx(G)))
+  phase = np.vdot(psi, ref) / abs(np.vdot(psi, ref))
+  np.testing.assert_allclose(psi * phase, ref, atol=2e-6)
+  assert abs(np.linalg.norm(psi) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("seed,n", [(0, 3), (1, 6), (2, 9), (3, 12)])
+def test_cut_values_and_expected_cut(seed, n):
+  G = random_graph(seed, n, weighted=True)
+  g = graphs.from_networkx(G)
+  cut = np.asarray(qaoa.cut_values(g))
+  nodes = list(G.nodes)
+  for z in np.random.default_rng(seed).integers(0, 2**n, 20):
+    bit = {v: (int(z) >> (n - 1 - i)) & 1 for i, v in enumerate(nodes)}
+    want = sum(d["weight"] for u, v, d in G.edges(data=True) if bit[u] != bit[v])
+    assert cut[z] == pytest.approx(want, rel=1e-5)
+  a = jnp.asarray(_angles(seed, 2))
+  assert float(qaoa.expected_cut(a, g)) == -float(qaoa.energy(a, g))
+
+
+@pytest.mark.parametrize("seed,n,weighted", [(s, 2 + s % 11, s % 2 == 0) for s in range(12)])
+def test_max_cut_matches_independent_brute_force(seed, n, weighted):
+  G = random_graph(seed, n, weighted=weighted)
+  g = graphs.from_networkx(G)
+  want = brute_force_cut(G)
+  assert float(qaoa.max_cut(g)) == pytest.approx(want, rel=1e-5)
+  assert float(qaoa.max_cut(g, chunk_qubits=2)) == pytest.approx(want, rel=1e-5)
+
+
+def test_max_cut_edgeless_and_padded():
+  assert float(qaoa.max_cut(graphs.from_networkx(nx.empty_graph(4)))) == 0.0
+  G = random_graph(3, 6, weighted=True)
+  padded = graphs.from_networkx(G, n_qubits=9, max_edges=30)
+  assert float(qaoa.max_cut(padded)) == pytest.approx(brute_force_cut(G), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed,n", [(s, n) for s, n in enumerate([3, 5, 8, 10, 12, 14])])
+def test_analytic_p1_equals_statevector(seed, n):
+  G = random_graph(seed, n, weighted=False, p_edge=0.3 + 0.1 * (seed % 5))
+  g = graphs.from_networkx(G)
+  angles = jnp.asarray(np.random.default_rng(seed).uniform(-np.pi, np.pi, (5, 2, 1)), jnp.float32)
+  batch = graphs.stack([g] * 5)
+  vg = lambda fn: jax.jit(jax.vmap(jax.value_and_grad(fn)))(angles, batch)
+  sv, gs = vg(qaoa.energy)
+  an, ga = vg(qaoa.analytic_p1_energy)
+  auto = jax.jit(jax.vmap(lambda a, g: qaoa.energy(a, g, method="auto")))(angles, batch)
+  scale = np.maximum(1.0, np.abs(np.asarray(sv)))
+  assert np.all(np.abs(np.asarray(sv) - np.asarray(an)) <= 1e-5 * scale)
+  np.testing.assert_allclose(np.asarray(auto), np.asarray(an), rtol=1e-6)
+  assert np.all(np.abs(np.asarray(ga) - np.asarray(gs)) <= 1e-4 * scale[:, None, None])
+
+
+def test_analytic_p1_scales_to_hundreds_of_nodes():
+  # At p=1 each edge of a ring sees only a 4-node light cone, so the energy per edge of
+  # a 400-node ring must equal the exact statevector value per edge of an 8-node ring.
+  a = jnp.array([[0.6], [0.4]])
+  big = graphs.from_networkx(nx.cycle_graph(400))
+  e_big = float(jax.jit(qaoa.analytic_p1_energy)(a, big))
+  e_small = float(qaoa.energy(a, graphs.from_networkx(nx.cycle_graph(8))))
+  assert e_big / 400 == pytest.approx(e_small / 8, rel=1e-5)
+  g = graphs.from_networkx(nx.random_regular_graph(3, 300, seed=1))
+  assert np.isfinite(float(qaoa.analytic_p1_energy(a, g)))
+  with pytest.raises(ValueError, match="memory limit"):
+    qaoa.energy(a, g)  # the statevector path refuses 300 qubits before allocating
+
+
+def test_analytic_rejects_weighted_and_deep():
+  g = graphs.from_networkx(random_graph(1, 5, weighted=True))
+  with pytest.raises(ValueError, match="unweighted"):
+    qaoa.analytic_p1_energy(jnp.zeros((2, 1)), g)
+  with pytest.raises(ValueError, match="p = 1"):
+    qaoa.analytic_p1_energy(jnp.zeros((2, 2)), graphs.from_networkx(nx.path_graph(3)))
+
+
+def test_mixed_size_batch_equals_one_by_one():
+  Gs = [random_graph(s, n, weighted=s % 2 == 0) for s, n in enumerate([3, 9, 5, 12, 7, 2])]
+  gs = [graphs.from_networkx(G) for G in Gs]
+  batch = graphs.stack(gs)
+  angles = jnp.asarray(np.random.default_rng(0).uniform(-2, 2, (len(gs), 2, 3)), jnp.float32)
+  fn = jax.jit(jax.vmap(jax.value_and_grad(qaoa.energy)))
+  e_b, g_b = fn(angles, batch)
+  for i, g in enumerate(gs):
+    e_i, g_i = jax.jit(jax.value_and_grad(qaoa.energy))(angles[i], g)
+    # float32: padding only reorders the final reductions (see README "Batching").
+    scale = max(1.0, abs(float(e_i)))
+    assert abs(float(e_b[i]) - float(e_i)) <= 1e-6 * scale
+    np.testing.assert_allclose(np.asarray(g_b[i]), np.asarray(g_i), atol=1e-5 * scale)
+  mc = jax.vmap(qaoa.max_cut)(batch)
+  np.testing.assert_allclose(np.asarray(mc), [float(qaoa.max_cut(g)) for g in gs], rtol=1e-6)
+
+
+def test_mixed_size_batch_exact_in_x64():
+  Gs = [random_graph(s, n, weighted=True) for s, n in enumerate([4, 8, 6])]
+  with jax.enable_x64(True):
+    gs = [graphs.from_networkx(G) for G in Gs]
+    angles = jnp.asarray(np.random.default_rng(1).uniform(-2, 2, (3, 2, 2)))
+    e_b = jax.vmap(qaoa.energy)(angles, graphs.stack(gs))
+    for i, g in enumerate(gs):
+      assert abs(float(e_b[i]) - float(qaoa.energy(angles[i], g))) < 1e-12
+
+
+def test_padding_qubits_is_exact_for_unweighted_graph():
+  G = random_graph(2, 6, weighted=False)
+  a = jnp.asarray(_angles(2, 2))
+  e = float(qaoa.energy(a, graphs.from_networkx(G)))
+  ep = float(qaoa.energy(a, graphs.from_networkx(G, n_qubits=10, max_edges=40)))
+  assert abs(e - ep) <= 1e-6 * max(1.0, abs(e))
+
+
+def test_edgeless_graph_energy_is_zero():
+  g = graphs.from_networkx(nx.empty_graph(4))
+  a = jnp.asarray(_angles(0, 2))
+  assert float(qaoa.energy(a, g)) == 0.0
+  assert float(qaoa.approximation_ratio(a, g)) == 1.0
+
+
+def test_approximation_ratio():
+  G = random_graph(4, 8, weighted=False)
+  g = graphs.from_networkx(G)
+  a = jnp.asarray(_angles(4, 1))
+  r = float(qaoa.approximation_ratio(a, g))
+  assert r == pytest.approx(-float(qaoa.energy(a, g)) / brute_force_cut(G), rel=1e-6)
+  assert 0 < r <= 1
+  r2 = float(qaoa.approximation_ratio(a, g, max_cut_value=brute_force_cut(G)))
+  assert r2 == pytest.approx(r, rel=1e-6)
+
+
+def test_no_recompile_for_new_values_of_same_shapes():
+  traces = []
+
+  def f(a, g):
+    traces.append(1)
+    return qaoa.energy(a, g)
+
+  fn = jax.jit(jax.vmap(jax.value_and_grad(f)))
+  mk = lambda s: graphs.stack([graphs.from_networkx(random_graph(s + k, 6, weighted=True),
+                                                    n_qubits=8, max_edges=20) for k in range(3)])
+  a = jnp.zeros((3, 2, 2))
+  jax.block_until_ready(fn(a, mk(0)))
+  jax.block_until_ready(fn(a + 0.3, mk(10)))
+  assert len(traces) == 1
+
+
+def test_compile_does_not_unroll_layers():
+  g = graphs.from_networkx(random_graph(0, 6, weighted=False))
+  n_eqns = []
+  for p in (1, 8):
+    jaxpr = jax.make_jaxpr(jax.grad(qaoa.energy))(jnp.zeros((2, p)), g)
+    n_eqns.append(len(jaxpr.jaxpr.eqns))
+  assert n_eqns[0] == n_eqns[1]
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.zeros((2,)), ValueError),
+    (np.zeros((3, 1)), ValueError),
+    (np.zeros((2, 0)), ValueError),
+    (np.zeros((1, 2, 1)), ValueError),
+    (np.zeros((2, 1), np.complex64), TypeError),
+    ("angles", TypeError),
+])
+def test_bad_angles(bad, exc):
+  g = graphs.from_networkx(nx.path_graph(3))
+  with pytest.raises(exc, match="angles"):
+    qaoa.energy(bad, g)
+  with pytest.raises(exc, match="angles"):
+    jax.jit(qaoa.energy)(bad, g) if not isinstance(bad, str) else qaoa.state(bad, g)
+
+
+def test_bad_graph_argument():
+  with pytest.raises(TypeError, match="from_networkx"):
+    qaoa.energy(jnp.zeros((2, 1)), nx.path_graph(3))
+  batch = graphs.stack([graphs.from_networkx(nx.path_graph(3))] * 2)
+  with pytest.raises(ValueError, match="vmap"):
+    qaoa.energy(jnp.zeros((2, 1)), batch)
+  with pytest.raises(ValueError, match="method"):
+    qaoa.energy(jnp.zeros((2, 1)), graphs.from_networkx(nx.path_graph(3)), method="fast")
+
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+  g64 = graphs.from_networkx(nx.cycle_graph(64))
+  for fn in (qaoa.energy, qaoa.state):
+    with pytest.raises(ValueError, match="memory limit"):
+      fn(jnp.zeros((2, 3)), g64)
+  with pytest.raises(ValueError, match="infeasible"):
+    qaoa.max_cut(g64)
+  g12 = graphs.from_networkx(nx.cycle_graph(12))
+  with pytest.raises(ValueError, match="memory limit"):
+    qaoa.energy(jnp.zeros((2, 1)), g12, memory_limit_bytes=1024)
+  monkeypatch.setenv(qaoa.MEMORY_LIMIT_ENV, "2048")
+  with pytest.raises(ValueError, match="memory limit"):
+    qaoa.state(jnp.zeros((2, 1)), g12)
+  with pytest.raises(ValueError, match="memory limit"):
+    qaoa.max_cut(g12)
+  monkeypatch.setenv(qaoa.MEMORY_LIMIT_ENV, "lots")
+  with pytest.raises(ValueError, match="number of bytes"):
+    qaoa.memory_limit()
