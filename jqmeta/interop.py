@@ -83,6 +83,8 @@ __all__ = [
     "convert_reference_dataset",
     "read_state_dict",
     "infer_model_name",
+    "to_flax_params",
+    "load_reference_checkpoint",
 ]
 
 PathLike = str | os.PathLike
@@ -708,3 +710,92 @@ def infer_model_name(keys: Iterable[str], filename: PathLike | None = None) -> s
       f"unknown checkpoint key set {sorted(key_set)}; expected the published "
       "LSTM, QK-LSTM/QLSTM or QFWP parameters"
   )
+
+
+# ------------------------------------------------------- PyTorch -> Flax parameters
+
+_LINEAR_PREFIX = {
+    "qk_lstm": {"lstm.clayer_in": "clayer_in", "lstm.clayer_out": "clayer_out",
+                "mapping": "mapping"},
+    "qfwp": {f"fwp.fwp_cell.{name}": name
+             for name in ("input_encoder", "slow_program_encoder", "slow_program_layer_idx",
+                          "slow_program_qubit_idx", "post_mapping")},
+}
+_LINEAR_PREFIX["qlstm"] = _LINEAR_PREFIX["qk_lstm"]
+
+
+def to_flax_params(state_dict: Mapping[str, np.ndarray], name: str) -> dict[str, Any]:
+  """Maps a published PyTorch state dict onto the reference cell's Flax ``params``.
+
+  * LSTM: ``lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l0`` keep PyTorch's layout and
+    gate order (i, f, g, o) as ``weight_ih`` etc.
+  * ``Linear`` layers: PyTorch stores ``weight`` as ``(out, in)``; Flax ``Dense``
+    stores ``kernel`` as ``(in, out)``, so ``kernel = weight.T``.
+
+  Args:
+    state_dict: from :func:`read_state_dict`.
+    name: one of :data:`MODEL_NAMES` (see :func:`infer_model_name`).
+
+  Returns:
+    The ``params`` pytree of ``models.create(name, variant="reference")``.
+  """
+  import jax.numpy as jnp  # local: keep dataset I/O importable without touching jax
+
+  if name not in MODEL_NAMES:
+    raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+  sd = {k: np.asarray(v, np.float32) for k, v in state_dict.items()}
+  if name == "lstm":
+    params = {k: jnp.asarray(sd[f"lstm.{k}_l0"])
+              for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+  else:
+    params = {}
+    for prefix, layer in _LINEAR_PREFIX[name].items():
+      params[layer] = {"kernel": jnp.asarray(sd[f"{prefix}.weight"].T),
+                       "bias": jnp.asarray(sd[f"{prefix}.bias"])}
+  return params
+
+
+def load_reference_checkpoint(path: PathLike, *, key=None, name: str | None = None):
+  """Loads a published checkpoint (``.pth`` or its ``.npz`` twin) as a Flax cell.
+
+  The model is inferred from the keys (and, for QK-LSTM vs QLSTM, the file name).
+  Every parameter is checked against the shapes of a freshly initialised reference
+  cell, so a mapping error cannot pass silently.
+
+  QLSTM: the published circuit weights were never saved (they were drawn afresh at
+  every load), so they are drawn here uniform in [0, 2 pi) from ``key`` (default
+  ``jax.random.key(0)``) into the ``"circuit"`` collection; exact parity with the
+  published QLSTM numbers is therefore impossible.
+
+  Args:
+    path: checkpoint file.
+    key: PRNG key for the QLSTM circuit weights (ignored by the other models).
+    name: override the inferred model name.
+
+  Returns:
+    ``(model, variables)``: the reference cell and ``{"params": ...}`` (plus
+    ``"circuit"`` for QLSTM), ready for ``meta.phase1(model, variables, graph)``.
+
+  Example:
+    >>> model, variables = load_reference_checkpoint(  # doctest: +SKIP
+    ...     "../shared/reference/checkpoints/best_QK_model_6e-6.npz")
+  """
+  import jax
+
+  from jqmeta import models
+
+  path = Path(path)
+  sd = read_state_dict(path)
+  name = name or infer_model_name(sd.keys(), filename=path.name)
+  model = models.create(name, variant="reference")
+  key = jax.random.key(0) if key is None else key
+  fresh = model.init(key, model.initial_carry(), model.dummy_input())
+  params = to_flax_params(sd, name)
+  want = jax.tree.map(lambda x: x.shape, fresh["params"])
+  got = jax.tree.map(lambda x: x.shape, params)
+  if want != got:
+    raise ValueError(f"checkpoint {path.name} does not fit the reference {name} cell: "
+                     f"expected parameter shapes {want}, got {got}")
+  variables = dict(fresh)
+  variables["params"] = params
+  return model, variables

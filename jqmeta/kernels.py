@@ -134,7 +134,9 @@ def fidelity_kernel(x: jax.Array, x_ref: jax.Array) -> jax.Array:
   s = circuits.zero_state(x.shape[0], _complex_dtype(x, x_ref))
   s = _apply_u(s, x)
   s = _apply_u_dagger(s, x_ref)
-  return circuits.prob_zero(s)
+  # Normalised (exactly 1 in exact arithmetic): cancels float32 norm drift, so
+  # k(x, x) == 1 and k <= 1 up to a few ulps.
+  return circuits.prob_zero(s) / jnp.sum(jnp.abs(s) ** 2)
 
 
 def kernel_features(v: jax.Array, refs: jax.Array) -> jax.Array:

@@ -1,0 +1,103 @@
+"""Phase I: the learned optimizer unrolled over T steps, and the meta-losses.
+
+Example:
+  >>> import jax, networkx as nx
+  >>> from jqmeta import graphs, meta, models
+  >>> cell = models.create("lstm")
+  >>> variables = meta.init(cell, jax.random.key(0))
+  >>> angles, costs = meta.phase1(cell, variables, graphs.from_networkx(nx.cycle_graph(6)))
+  >>> angles.shape, costs.shape
+  ((10, 2, 1), (10,))
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jqmeta import qaoa
+from jqmeta.graphs import Graph
+
+__all__ = [
+    "init",
+    "phase1",
+    "weighted_loss",
+    "observed_improvement_loss",
+    "LOSSES",
+    "meta_loss",
+]
+
+
+def init(model: nn.Module, key: jax.Array):
+  """Initial variables of a cell (``{"params": ..., [ "circuit": ...]}``)."""
+  return model.init(key, model.initial_carry(), model.dummy_input())
+
+
+def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
+           method: str = "statevector"):
+  """Unrolls the learned optimizer on one graph (``lax.scan`` over steps).
+
+  Starts exactly as published: cost 0, angles 0 and a zero carry.  Step ``t`` feeds
+  ``x_t = [C_{t-1}, a_{t-1}]`` to the cell, takes its proposal ``a_t`` (the vector each
+  model feeds back), evaluates ``C_t = qaoa.energy(a_t.reshape(2, p), graph)`` and
+  carries both forward.  Pure, jittable, vmappable over graph batches and
+  differentiable end to end (BPTT).
+
+  Args:
+    model: a cell from :func:`jqmeta.models.create`.
+    variables: its variables (``{"params": ...}`` plus any extra collections).
+    graph: one ``Graph``.
+    steps: number of recurrent steps ``T`` (static).
+    method: energy method passed to :func:`jqmeta.qaoa.energy`.
+
+  Returns:
+    ``(angles, costs)``: ``angles`` ``(steps, 2, p)`` (row 0 gammas, row 1 betas) and
+    ``costs`` ``(steps,)``, the energy after each step.
+  """
+  if int(steps) < 1:
+    raise ValueError(f"steps must be >= 1, got {steps}")
+  p = model.p
+  dtype = jnp.result_type(float)
+  x0 = model.dummy_input(dtype)
+
+  def step(state, _):
+    carry, cost, a = state
+    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a]))
+    angles = a.reshape(2, p)
+    cost = qaoa.energy(angles, graph, method=method).astype(dtype)
+    return (carry, cost, a), (angles, cost)
+
+  init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:])
+  _, (angles, costs) = lax.scan(step, init_state, None, length=int(steps))
+  return angles, costs
+
+
+def weighted_loss(costs: jax.Array) -> jax.Array:
+  """The paper's meta-loss ``(1/T) sum_t 0.1 t C_t`` over ``costs`` ``(T,)``."""
+  T = costs.shape[-1]
+  w = 0.1 * jnp.arange(1, T + 1, dtype=costs.dtype)
+  return jnp.sum(w * costs, axis=-1) / T
+
+
+def observed_improvement_loss(costs: jax.Array) -> jax.Array:
+  """Verdon et al.'s ``(1/T) sum_{t>=2} min(C_t - min_{j<t} C_j, 0)`` over ``(T,)``."""
+  T = costs.shape[-1]
+  best_before = lax.cummin(costs, axis=costs.ndim - 1)[..., :-1]
+  return jnp.sum(jnp.minimum(costs[..., 1:] - best_before, 0.0), axis=-1) / T
+
+
+LOSSES: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "weighted": weighted_loss,
+    "observed_improvement": observed_improvement_loss,
+}
+
+
+def meta_loss(name: str) -> Callable[[jax.Array], jax.Array]:
+  """Looks up a meta-loss by name (``"weighted"`` or ``"observed_improvement"``)."""
+  if name not in LOSSES:
+    raise ValueError(f"unknown meta-loss {name!r}; choose one of {sorted(LOSSES)}")
+  return LOSSES[name]

@@ -1,0 +1,443 @@
+"""evaluate: Phase II SGD vs a Python reference, baselines, ceilings, metrics, bad input."""
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import pytest
+
+from jqmeta import evaluate, graphs, qaoa
+from conftest import brute_force_cut, random_graph
+
+# Every graph is padded to the same layout so each jitted program compiles once.
+N_PAD, E_PAD = 6, 15
+
+_phase2 = jax.jit(evaluate.phase2_sgd, static_argnames=("max_iter", "method"))
+_value_and_grad = jax.jit(jax.value_and_grad(qaoa.energy))
+_energy = jax.jit(qaoa.energy, static_argnames=("method",))
+
+
+def _g(G, **kw):
+  return graphs.from_networkx(G, n_qubits=N_PAD, max_edges=E_PAD, **kw)
+
+
+def _reference_sgd(angles0, graph, lr, max_iter, tol):
+  """Plain Python/numpy SGD with the published stop rule (one jax.grad per step)."""
+  a = np.array(angles0, dtype=np.float64)
+  c, g = _value_and_grad(jnp.asarray(a), graph)
+  costs, angles = [float(c)], [a.copy()]
+  n, converged = 0, False
+  while n < max_iter and not converged:
+    a = a - lr * np.asarray(g)
+    c_new, g = _value_and_grad(jnp.asarray(a), graph)
+    n += 1
+    converged = abs(float(c_new) - costs[-1]) <= tol
+    costs.append(float(c_new))
+    angles.append(a.copy())
+  costs += [costs[-1]] * (max_iter - n)
+  angles += [angles[-1]] * (max_iter - n)
+  return np.array(costs), np.array(angles), n, converged
+
+
+# ----------------------------------------------------------------------------- Phase II
+# Phase II tests run in float64 (exact parity, no stop-step flips from rounding) and share
+# one compiled program: p=1, max_iter=40, graphs padded to (N_PAD, E_PAD).
+
+
+@pytest.fixture
+def x64():
+  with jax.enable_x64(True):
+    yield
+
+
+PARITY = [(seed, weighted, p) for seed, (weighted, p) in
+          enumerate([(False, 1), (True, 1), (False, 2), (True, 2), (False, 1), (True, 2)])]
+
+
+@pytest.mark.parametrize("seed,weighted,p", PARITY)
+def test_phase2_matches_python_reference_loop(x64, seed, weighted, p):
+  lr, max_iter, tol = 0.03, 40, 2e-4
+  G = random_graph(seed, 4 + seed % 3, weighted=weighted)
+  g = _g(G)
+  a0 = np.random.default_rng(seed).uniform(0, 1, (2, p))
+  ref_c, ref_a, ref_n, ref_conv = _reference_sgd(a0, g, lr, max_iter, tol)
+  r = _phase2(jnp.asarray(a0), g, lr=lr, max_iter=max_iter, tol=tol)
+  assert r.costs.dtype == jnp.float64 and r.costs.shape == (max_iter + 1,)
+  assert r.angles.shape == (max_iter + 1, 2, p)
+  assert r.n_iter.dtype == jnp.int32 and r.converged.dtype == jnp.bool_
+  assert int(r.n_iter) == ref_n and bool(r.converged) == ref_conv
+  np.testing.assert_allclose(np.asarray(r.costs), ref_c, rtol=1e-10, atol=1e-10)
+  np.testing.assert_allclose(np.asarray(r.angles), ref_a, rtol=1e-10, atol=1e-10)
+
+
+def test_phase2_parity_cases_cover_both_outcomes(x64):
+  # The parity cases above must include early stops and runs to max_iter.
+  outcomes = set()
+  for seed, weighted, p in PARITY:
+    g = _g(random_graph(seed, 4 + seed % 3, weighted=weighted))
+    a0 = np.random.default_rng(seed).uniform(0, 1, (2, p))
+    outcomes.add(bool(_phase2(jnp.asarray(a0), g, lr=0.03, max_iter=40, tol=2e-4).converged))
+  assert outcomes == {True, False}
+
+
+def test_phase2_vmap_over_mixed_sizes_equals_one_by_one(x64):
+  Gs = [random_graph(10 + k, n, weighted=k % 2 == 1) for k, n in enumerate([3, 5, 6, 4])]
+  batch = graphs.stack([graphs.from_networkx(G) for G in Gs])  # pads to the largest
+  a0 = jnp.asarray(np.random.default_rng(1).uniform(0, 1, (len(Gs), 2, 1)))
+  kw = dict(lr=0.03, max_iter=40, tol=1e-4)
+  rb = jax.jit(jax.vmap(lambda a, g: evaluate.phase2_sgd(a, g, **kw)))(a0, batch)
+  assert rb.costs.shape == (4, 41) and rb.angles.shape == (4, 41, 2, 1)
+  for i, G in enumerate(Gs):
+    r = _phase2(a0[i], _g(G), **kw)  # one by one, with a different padding
+    np.testing.assert_allclose(np.asarray(rb.costs[i]), np.asarray(r.costs), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(rb.angles[i]), np.asarray(r.angles), atol=1e-10)
+    assert int(rb.n_iter[i]) == int(r.n_iter) and bool(rb.converged[i]) == bool(r.converged)
+  assert len(set(np.asarray(rb.n_iter).tolist())) > 1  # graphs stopped at different steps
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-4])
+def test_phase2_stops_early_and_holds_values(x64, tol):
+  g = _g(nx.cycle_graph(6))
+  r = _phase2(jnp.array([[0.2], [0.1]]), g, lr=0.1, max_iter=40, tol=tol)
+  n = int(r.n_iter)
+  c, a = np.asarray(r.costs), np.asarray(r.angles)
+  assert bool(r.converged) and 1 <= n < 40
+  assert abs(c[n] - c[n - 1]) <= tol
+  assert np.all(np.abs(np.diff(c[:n])) > tol)  # the rule did not fire earlier
+  assert np.all(c[n:] == c[n]) and np.all(a[n:] == a[n])
+  assert np.all(np.diff(c[:n + 1]) < 0)  # small steps descend
+  np.testing.assert_allclose(c[n], float(_value_and_grad(jnp.asarray(a[n]), g)[0]), atol=1e-12)
+
+
+def test_phase2_runs_to_max_iter_without_convergence(x64):
+  r = _phase2(jnp.array([[0.2], [0.1]]), _g(nx.cycle_graph(6)), lr=1e-3, max_iter=40, tol=1e-9)
+  assert int(r.n_iter) == 40 and not bool(r.converged)
+  assert np.all(np.diff(np.asarray(r.costs)) < 0)
+
+
+def test_phase2_huge_tol_stops_after_one_update(x64):
+  g = _g(nx.cycle_graph(5))
+  a0 = jnp.array([[0.3], [0.4]])
+  r = _phase2(a0, g, lr=0.1, max_iter=40, tol=1e9)
+  assert int(r.n_iter) == 1 and bool(r.converged)
+  c0, g0 = _value_and_grad(a0, g)
+  np.testing.assert_allclose(float(r.costs[0]), float(c0), atol=1e-12)
+  np.testing.assert_allclose(np.asarray(r.angles[1]), np.asarray(a0 - 0.1 * g0), atol=1e-12)
+  np.testing.assert_allclose(np.asarray(r.costs[1:]), float(r.costs[1]))
+  np.testing.assert_allclose(np.asarray(r.angles[1:]), np.broadcast_to(r.angles[1], (40, 2, 1)))
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def test_random_starts_shape_range_determinism():
+  a = evaluate.random_starts(jax.random.key(3), 5, 2, n_seeds=3)
+  assert a.shape == (3, 5, 2, 2)
+  assert bool(jnp.all(a >= 0)) and bool(jnp.all(a < 1))
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(
+      evaluate.random_starts(jax.random.key(3), 5, 2, n_seeds=3)))
+  b = evaluate.random_starts(jax.random.key(4), 5, 2, n_seeds=3)
+  assert not np.allclose(np.asarray(a), np.asarray(b))
+  assert not np.allclose(np.asarray(a[0]), np.asarray(a[1]))  # seeds differ
+
+
+@pytest.mark.parametrize("G,expected", [
+    (nx.complete_graph(4), 3 / 4),
+    (nx.cycle_graph(5), 2.5 / 4),
+    (nx.Graph([(0, 1, {"weight": 1.0}), (1, 2, {"weight": 3.0})]), 2 / 4),
+    (nx.empty_graph(3), 1.0),
+])
+def test_random_cut_ratio_known_graphs(G, expected):
+  g = graphs.from_networkx(G)
+  assert float(evaluate.random_cut_ratio(g, brute_force_cut(G))) == pytest.approx(expected,
+                                                                                 abs=1e-6)
+
+
+def test_random_cut_ratio_brute_force_default():
+  g = graphs.from_networkx(nx.complete_graph(4))
+  assert float(evaluate.random_cut_ratio(g)) == pytest.approx(0.75, abs=1e-6)  # 3 / 4
+
+
+def test_random_cut_ratio_vmaps():
+  Gs = [nx.complete_graph(4), nx.cycle_graph(5)]
+  b = graphs.stack([graphs.from_networkx(G) for G in Gs])
+  mc = jnp.array([brute_force_cut(G) for G in Gs])
+  np.testing.assert_allclose(np.asarray(jax.vmap(evaluate.random_cut_ratio)(b, mc)),
+                             [0.75, 0.625], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- ceilings
+
+
+@jax.jit
+def _mean_ratios(angles, batch, mc):
+  """(K,) mean approximation ratios of K angle sets (K, 2, p) over a batch."""
+  per = lambda a: jnp.mean(jax.vmap(
+      lambda g, m: qaoa.approximation_ratio(a, g, max_cut_value=m))(batch, mc))
+  return jax.vmap(per)(angles)
+
+
+
+@pytest.fixture(scope="module")
+def train_batch():
+  Gs = [random_graph(40 + k, n, weighted=False) for k, n in enumerate([5, 6, 5, 6])]
+  batch = graphs.stack([_g(G) for G in Gs])
+  return batch, jnp.array([brute_force_cut(G) for G in Gs])
+
+
+def test_angle_grid_layout():
+  pts = np.asarray(evaluate.angle_grid(4))
+  assert pts.shape == (16, 2, 1)
+  np.testing.assert_allclose(np.unique(pts[:, 0, 0]), [-np.pi, -np.pi / 2, 0, np.pi / 2],
+                             atol=1e-6)
+  np.testing.assert_allclose(np.unique(pts[:, 1, 0]), [-np.pi / 2, -np.pi / 4, 0, np.pi / 4],
+                             atol=1e-6)
+  np.testing.assert_allclose(pts[1, :, 0], [-np.pi, -np.pi / 4], atol=1e-6)  # gamma-major
+
+
+def test_fit_fixed_angles_beats_random_and_grid(train_batch):
+  batch, mc = train_batch
+  grid = 16
+  a = evaluate.fit_fixed_angles(batch, grid=grid, refine_steps=60, max_cuts=mc,
+                                method="analytic")
+  assert a.shape == (2, 1)
+  pts = evaluate.angle_grid(grid)
+  rand = np.random.default_rng(0).uniform([[-np.pi], [-np.pi / 2]], [[np.pi], [np.pi / 2]],
+                                           (5, 2, 1)).astype(np.float32)
+  scores = np.asarray(_mean_ratios(jnp.concatenate([a[None], pts, jnp.asarray(rand)]), batch, mc))
+  fitted, grid_scores, rand_scores = scores[0], scores[1:1 + grid**2], scores[1 + grid**2:]
+  assert fitted >= grid_scores.max() - 1e-6
+  assert fitted > rand_scores.max()
+  assert fitted > float(jnp.mean(jax.vmap(evaluate.random_cut_ratio)(batch, mc)))
+  # max_cuts computed internally when omitted; refine_steps=0 returns the best grid point.
+  a0 = evaluate.fit_fixed_angles(batch, grid=grid, refine_steps=0, method="analytic")
+  np.testing.assert_allclose(np.asarray(a0), np.asarray(pts[np.argmax(grid_scores)]))
+
+
+def test_fit_fixed_angles_p2_not_worse_than_p1_grid(train_batch):
+  batch, mc = train_batch
+  a1 = evaluate.fit_fixed_angles(batch, grid=16, refine_steps=0, max_cuts=mc, method="analytic")
+  a2 = evaluate.fit_fixed_angles(batch, p=2, grid=16, refine_steps=40, max_cuts=mc, method="auto")
+  assert a2.shape == (2, 2)
+  a1_as_p2 = jnp.zeros((2, 2)).at[:, :1].set(a1)  # a zero layer is the identity
+  r2, r1 = np.asarray(_mean_ratios(jnp.stack([a2, a1_as_p2]), batch, mc))
+  assert r2 >= r1 - 1e-6
+
+
+_DENSE = evaluate.angle_grid(400)
+_dense_min = jax.jit(lambda g: jnp.min(jax.lax.map(lambda a: qaoa.energy(a, g), _DENSE,
+                                                   batch_size=8000)))
+
+
+def test_p1_optimum_matches_dense_grid_and_vmaps():
+  Gs = [random_graph(7, 5, weighted=False),
+        nx.Graph([(0, 1, {"weight": 2}), (1, 2, {"weight": 1}), (2, 3, {"weight": 3}),
+                  (3, 0, {"weight": 1}), (0, 2, {"weight": 2}), (3, 4, {"weight": 1})])]
+  b = graphs.stack([_g(G) for G in Gs])  # integer weights: the grid covers one period
+
+  def one(g, k):
+    a, c = evaluate.p1_optimum(g, key=k)
+    return a, c, qaoa.energy(a, g)  # the returned cost belongs to the returned angles
+
+  a, c, e = jax.jit(jax.vmap(one))(b, jax.random.split(jax.random.key(0), 2))
+  assert a.shape == (2, 2, 1) and c.shape == (2,)
+  np.testing.assert_allclose(np.asarray(e), np.asarray(c), atol=1e-5)
+  for i, g in enumerate(graphs.unstack(b)):
+    dense = float(_dense_min(g))  # 400 x 400 grid
+    assert abs(float(c[i]) - dense) <= 1e-3
+    assert float(c[i]) <= dense + 1e-4  # refinement beats the dense grid
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_relative_error_hand_examples():
+  costs = jnp.array([[-2.0, -3.0, -4.0], [0.0, -1.0, 0.0]])
+  out = evaluate.relative_error(costs, jnp.array([4.0, 0.0]))
+  np.testing.assert_allclose(np.asarray(out), [[0.5, 0.25, 0.0], [0.0, 1.0, 0.0]])
+  assert float(evaluate.relative_error(-3.0, 4.0)) == pytest.approx(0.25)
+  np.testing.assert_allclose(np.asarray(evaluate.relative_error(jnp.array([-5.0, -1.0]), 4.0)),
+                             [0.25, 0.75])
+  with pytest.raises(ValueError, match="leading prefix"):
+    evaluate.relative_error(jnp.zeros((2, 3)), jnp.ones(3))  # would broadcast wrongly
+
+
+def test_mean_curve_hand_example():
+  r = np.array([[1.0, 0.5, 0.25], [0.5, 0.3, 0.25], [0.2, 0.2, 0.1], [0.4, 0.0, 0.3]])
+  out = evaluate.mean_curve(r, [10, 10, 11, 12])
+  assert list(out) == [10, 11, 12]
+  np.testing.assert_allclose(out[10], [0.75, 0.4, 0.25])
+  np.testing.assert_allclose(out[11], [0.2, 0.2, 0.1])
+  np.testing.assert_allclose(out[12], [0.4, 0.0, 0.3])
+
+
+@pytest.mark.parametrize("curve,tol,kw,expected", [
+    ([1.0, 0.5, 0.49995, 0.3, 0.29995, 0.29994], 1e-3, {}, 5),
+    ([1.0, 0.5, 0.49995, 0.3, 0.29995, 0.29994], 1e-3, {"rule": "first"}, 3),
+    ([1.0, 0.5, 0.49995, 0.3, 0.29995, 0.29994], 1e-3, {"first_step": 0}, 4),
+    ([1.0, 0.5, 0.49995, 0.3, 0.29995, 0.29994], 1e-3, {"first_step": 0, "rule": "first"}, 2),
+    ([1.0, 0.8, 0.6, 0.4], 1e-3, {}, 4),  # never converges: T
+    ([1.0, 0.8, 0.6, 0.4], 1e-3, {"rule": "first"}, 4),
+    ([0.3, 0.3, 0.3], 1e-3, {}, 2),  # flat from the first measurable change
+    ([0.3, 0.2, 0.2, 0.2], 0.1 + 1e-9, {}, 2),  # change of exactly tol-ish counts as small
+    ([0.3, 0.2, 0.2, 0.2], 0.05, {}, 3),
+    ([5.0], 1e-3, {}, 1),
+])
+def test_iterations_to_convergence_hand_examples(curve, tol, kw, expected):
+  assert evaluate.iterations_to_convergence(curve, tol, **kw) == expected
+
+
+def test_convergence_tol_default_value():
+  assert evaluate.CONVERGENCE_TOL == 1e-4
+  curve = np.concatenate([np.linspace(1.0, 0.5, 20), 0.5 - 5e-5 * np.arange(1, 11)])
+  assert evaluate.iterations_to_convergence(curve) == 21
+
+
+def test_ratio_stats_population_std():
+  out = evaluate.ratio_stats([0.75, 0.25, 0.5, 0.9, 0.7, 0.8], [10, 10, 11, 12, 12, 12])
+  assert list(out) == [10, 11, 12]
+  assert out[10] == pytest.approx((0.5, 0.25))  # ddof=1 would give 0.354
+  assert out[11] == pytest.approx((0.5, 0.0))
+  assert out[12] == pytest.approx((0.8, np.sqrt(0.02 / 3)))
+  assert all(isinstance(v, float) for m_s in out.values() for v in m_s)
+
+
+def test_combined_curve_single_and_batched():
+  r = evaluate.Phase2Result(jnp.array([-3.0, -3.5, -3.6, -3.6]), jnp.zeros((4, 2, 1)),
+                            jnp.array(2), jnp.array(True))
+  out = evaluate.combined_curve(jnp.array([-1.0, -2.0, -3.0]), r)
+  np.testing.assert_allclose(np.asarray(out), [-1.0, -2.0, -3.0, -3.5, -3.6, -3.6])
+  rb = jax.tree.map(lambda x: jnp.stack([x, x + 1]), r)
+  out = evaluate.combined_curve(jnp.array([[-1.0, -3.0], [0.0, -2.0]]), rb)
+  np.testing.assert_allclose(np.asarray(out), [[-1.0, -3.0, -3.5, -3.6, -3.6],
+                                               [0.0, -2.0, -2.5, -2.6, -2.6]])
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+@pytest.fixture(scope="module")
+def test_batch():
+  Gs = [random_graph(60 + k, n, weighted=k == 1) for k, n in enumerate([4, 5, 6])]
+  return Gs, [brute_force_cut(G) for G in Gs]
+
+
+def _batch(Gs):
+  return graphs.stack([_g(G) for G in Gs])  # same layout as _g: reuses compiled programs
+
+
+def test_evaluate_method_with_phase1(x64, test_batch):
+  Gs, mcs = test_batch
+  T, max_iter, lr, tol, k = 3, 40, 0.03, 1e-4, 10
+  batch = _batch(Gs)
+  p1 = jnp.asarray(np.random.default_rng(2).uniform(0, 1, (3, T, 2, 1)))
+  out = evaluate.evaluate_method(p1, p1[:, -1], batch, jnp.array(mcs), lr=lr,
+                                 max_iter=max_iter, tol=tol, phase2_report_step=k)
+  assert out["phase1_costs"].shape == (3, T)
+  assert out["phase2_costs"].shape == (3, max_iter + 1)
+  assert out["rel_error_curve"].shape == (3, T + max_iter)
+  assert out["curve_first_step"] == 1
+  for i, G in enumerate(Gs):
+    g = _g(G)
+    e1 = [float(_value_and_grad(p1[i, t], g)[0]) for t in range(T)]
+    np.testing.assert_allclose(out["phase1_costs"][i], e1, atol=1e-10)
+    r = _phase2(p1[i, -1], g, lr=lr, max_iter=max_iter, tol=tol)
+    np.testing.assert_allclose(out["phase2_costs"][i], np.asarray(r.costs), atol=1e-10)
+    assert out["n_iter"][i] == int(r.n_iter) and out["converged"][i] == bool(r.converged)
+    assert out["ratio_phase1"][i] == pytest.approx(-e1[-1] / mcs[i])
+    assert out["ratio_phase2"][i] == pytest.approx(-float(r.costs[k]) / mcs[i])
+    curve = np.concatenate([e1, np.asarray(r.costs[1:])])
+    np.testing.assert_allclose(out["rel_error_curve"][i], np.abs(curve + mcs[i]) / mcs[i],
+                               atol=1e-10)
+  assert out["phase2_costs"][0, 0] == pytest.approx(out["phase1_costs"][0, -1])
+
+
+def test_evaluate_method_without_phase1_chunked(x64, test_batch):
+  Gs, mcs = test_batch
+  Gs, mcs = Gs + [nx.cycle_graph(5)], mcs + [4.0]  # 4 graphs in chunks of 2
+  batch = _batch(Gs)
+  starts = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (4, 2, 1)))
+  out = evaluate.evaluate_method(None, starts, batch, mcs, lr=0.05, max_iter=40, tol=1e-4,
+                                 phase2_report_step=0, batch_size=2)
+  assert out["phase1_costs"] is None and out["ratio_phase1"] is None
+  assert out["rel_error_curve"].shape == (4, 41) and out["curve_first_step"] == 0
+  for i, G in enumerate(Gs):
+    r = _phase2(starts[i], _g(G), lr=0.05, max_iter=40, tol=1e-4)
+    np.testing.assert_allclose(out["phase2_costs"][i], np.asarray(r.costs), atol=1e-10)
+    assert out["n_iter"][i] == int(r.n_iter)
+    e0 = float(r.costs[0])
+    assert out["ratio_phase2"][i] == pytest.approx(-e0 / mcs[i], rel=1e-10)
+    np.testing.assert_allclose(out["rel_error_curve"][i],
+                               np.abs(np.asarray(r.costs) + mcs[i]) / mcs[i], atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+_G1 = graphs.from_networkx(nx.cycle_graph(4))
+_B = graphs.stack([_G1, _G1])
+_A = jnp.array([[0.1], [0.2]])
+
+BAD = [
+    ("angles (3,1)", lambda: evaluate.phase2_sgd(jnp.zeros((3, 1)), _G1), ValueError, "shape"),
+    ("flat angles", lambda: evaluate.phase2_sgd(jnp.zeros(2), _G1), ValueError, "shape"),
+    ("complex angles", lambda: evaluate.phase2_sgd(jnp.zeros((2, 1), jnp.complex64), _G1),
+     TypeError, "real"),
+    ("lr 0", lambda: evaluate.phase2_sgd(_A, _G1, lr=0.0), ValueError, "lr"),
+    ("lr negative", lambda: evaluate.phase2_sgd(_A, _G1, lr=-1e-3), ValueError, "lr"),
+    ("lr nan", lambda: evaluate.phase2_sgd(_A, _G1, lr=float("nan")), ValueError, "lr"),
+    ("lr string", lambda: evaluate.phase2_sgd(_A, _G1, lr="big"), TypeError, "lr"),
+    ("max_iter 0", lambda: evaluate.phase2_sgd(_A, _G1, max_iter=0), ValueError, "max_iter"),
+    ("max_iter float", lambda: evaluate.phase2_sgd(_A, _G1, max_iter=2.5), TypeError, "max_iter"),
+    ("tol negative", lambda: evaluate.phase2_sgd(_A, _G1, tol=-1.0), ValueError, "tol"),
+    ("method", lambda: evaluate.phase2_sgd(_A, _G1, method="exact"), ValueError, "method"),
+    ("batched graph", lambda: evaluate.phase2_sgd(_A, _B), ValueError, "ONE graph"),
+    ("nx graph", lambda: evaluate.phase2_sgd(_A, nx.cycle_graph(4)), TypeError, "from_networkx"),
+    ("starts n_graphs", lambda: evaluate.random_starts(jax.random.key(0), 0, 1), ValueError,
+     "n_graphs"),
+    ("starts p", lambda: evaluate.random_starts(jax.random.key(0), 2, 0), ValueError, "p must"),
+    ("starts key", lambda: evaluate.random_starts(3, 2, 1), TypeError, "key"),
+    ("fit unbatched", lambda: evaluate.fit_fixed_angles(_G1), ValueError, "batch"),
+    ("fit max_cuts", lambda: evaluate.fit_fixed_angles(_B, max_cuts=jnp.ones(3)), ValueError,
+     "max_cuts"),
+    ("fit grid", lambda: evaluate.fit_fixed_angles(_B, grid=0), ValueError, "grid"),
+    ("fit p", lambda: evaluate.fit_fixed_angles(_B, p=0), ValueError, "p must"),
+    ("fit lr", lambda: evaluate.fit_fixed_angles(_B, lr=0), ValueError, "lr"),
+    ("p1 n_starts", lambda: evaluate.p1_optimum(_G1, grid=2, n_starts=5), ValueError, "n_starts"),
+    ("p1 batched", lambda: evaluate.p1_optimum(_B), ValueError, "ONE graph"),
+    ("ratio_stats sizes", lambda: evaluate.ratio_stats([0.5, 0.6], [10]), ValueError, "sizes"),
+    ("ratio_stats 2d", lambda: evaluate.ratio_stats(np.ones((2, 2)), [1, 2]), ValueError,
+     "shape"),
+    ("mean_curve 1d", lambda: evaluate.mean_curve([0.1, 0.2], [10, 10]), ValueError, "(G, T)"),
+    ("mean_curve sizes", lambda: evaluate.mean_curve(np.ones((2, 3)), [10, 10, 11]), ValueError,
+     "sizes"),
+    ("itc tol", lambda: evaluate.iterations_to_convergence([1.0, 0.5], 0.0), ValueError, "tol"),
+    ("itc rule", lambda: evaluate.iterations_to_convergence([1.0, 0.5], rule="last"), ValueError,
+     "rule"),
+    ("itc 2d", lambda: evaluate.iterations_to_convergence(np.ones((2, 2))), ValueError, "(T,)"),
+    ("combined type", lambda: evaluate.combined_curve(jnp.ones(3), (jnp.ones(4),)), TypeError,
+     "Phase2Result"),
+    ("combined batch", lambda: evaluate.combined_curve(
+        jnp.ones((2, 3)), evaluate.Phase2Result(jnp.ones(4), None, None, None)), ValueError,
+     "leading"),
+    ("eval report step", lambda: evaluate.evaluate_method(
+        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(2), max_iter=5), ValueError,
+     "phase2_report_step"),
+    ("eval starts shape", lambda: evaluate.evaluate_method(
+        None, jnp.zeros((3, 2, 1)), _B, jnp.ones(2), max_iter=5, phase2_report_step=1),
+     ValueError, "start_angles"),
+    ("eval no starts", lambda: evaluate.evaluate_method(None, None, _B, jnp.ones(2)), ValueError,
+     "start_angles"),
+    ("eval max_cuts", lambda: evaluate.evaluate_method(
+        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(3)), ValueError, "max_cuts"),
+    ("eval phase1 shape", lambda: evaluate.evaluate_method(
+        jnp.zeros((2, 2, 1)), None, _B, jnp.ones(2)), ValueError, "phase1_angles"),
+    ("eval depth mismatch", lambda: evaluate.evaluate_method(
+        jnp.zeros((2, 3, 2, 1)), jnp.zeros((2, 2, 2)), _B, jnp.ones(2)), ValueError, "depth"),
+    ("eval unbatched", lambda: evaluate.evaluate_method(None, _A[None], _G1, jnp.ones(1)),
+     ValueError, "batch"),
+]
+
+
+@pytest.mark.parametrize("fn,exc,match", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_raises(fn, exc, match):
+  with pytest.raises(exc, match=match):
+    fn()
