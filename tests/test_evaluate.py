@@ -13,7 +13,6 @@ N_PAD, E_PAD = 6, 15
 
 _phase2 = jax.jit(evaluate.phase2_sgd, static_argnames=("max_iter", "method"))
 _value_and_grad = jax.jit(jax.value_and_grad(qaoa.energy))
-_energy = jax.jit(qaoa.energy, static_argnames=("method",))
 
 
 def _g(G, **kw):
@@ -205,7 +204,7 @@ def test_fit_fixed_angles_beats_random_and_grid(train_batch):
                                            (5, 2, 1)).astype(np.float32)
   scores = np.asarray(_mean_ratios(jnp.concatenate([a[None], pts, jnp.asarray(rand)]), batch, mc))
   fitted, grid_scores, rand_scores = scores[0], scores[1:1 + grid**2], scores[1 + grid**2:]
-  assert fitted >= grid_scores.max() - 1e-6
+  assert fitted >= grid_scores.max() + 1e-3  # refinement improves on the coarse grid
   assert fitted > rand_scores.max()
   assert fitted > float(jnp.mean(jax.vmap(evaluate.random_cut_ratio)(batch, mc)))
   # max_cuts computed internally when omitted; refine_steps=0 returns the best grid point.
@@ -220,7 +219,7 @@ def test_fit_fixed_angles_p2_not_worse_than_p1_grid(train_batch):
   assert a2.shape == (2, 2)
   a1_as_p2 = jnp.zeros((2, 2)).at[:, :1].set(a1)  # a zero layer is the identity
   r2, r1 = np.asarray(_mean_ratios(jnp.stack([a2, a1_as_p2]), batch, mc))
-  assert r2 >= r1 - 1e-6
+  assert r2 >= r1 + 1e-3  # depth 2 refined beats the p=1 grid point
 
 
 _DENSE = evaluate.angle_grid(400)
@@ -312,11 +311,64 @@ def test_combined_curve_single_and_batched():
                                                [0.0, -2.0, -2.5, -2.6, -2.6]])
 
 
+def test_published_table_ii_and_iii_reproduced_for_n10(reference):
+  """Table II (tol = CONVERGENCE_TOL, "stable" rule) and Table III Phase I means, n = 10."""
+  import csv
+  import re
+  from jqmeta import interop
+  test_data = interop.load_reference_dataset(reference / "datasets.pkl")["test_data"]
+  files = sorted((reference / "results").glob("model_QAOA_node_10_*_edge_*.csv"))
+  assert len(files) == 14
+  cols = {name: [] for name in ["QK", "LSTM", "QLSTM", "FWP"]}
+  random_rows, mcs, p1_last = [], [], {name: [] for name in cols}
+  for f in files:
+    i = int(re.search(r"node_10_(\d+)_edge", f.name)[1])
+    mc = brute_force_cut(test_data[i])
+    with open(f) as fh:
+      rows = list(csv.reader(fh))
+    table = {h: [float(r[k]) for r in rows[1:] if k < len(r) and r[k]] for k, h in
+             enumerate(rows[0])}
+    hold = lambda c: np.pad(np.asarray(c), (0, 301 - len(c)), mode="edge")[:301]
+    for name in cols:
+      # The published Phase II history lists its starting cost twice: drop one.
+      res = evaluate.Phase2Result(hold(table[f"QAOA after {name}"][1:]), None, None, None)
+      curve = evaluate.combined_curve(np.asarray(table[f"{name}-QAOA"]), res)
+      cols[name].append(np.asarray(evaluate.relative_error(curve, mc)))
+      p1_last[name].append(-table[f"{name}-QAOA"][-1] / mc)
+    for seed in (1, 2):  # both random seeds pooled into one mean curve
+      random_rows.append(np.asarray(evaluate.relative_error(
+          hold(table[f"QAOA Random {seed}"][1:]), mc)))
+    mcs.append(mc)
+  its = [evaluate.iterations_to_convergence(evaluate.mean_curve(np.array(cols[n]), [10] * 14)[10])
+         for n in cols]
+  its.append(evaluate.iterations_to_convergence(
+      evaluate.mean_curve(np.array(random_rows), [10] * 28)[10], first_step=0))
+  assert its == [48, 86, 57, 128, 177]  # paper, Table II, n = 10
+  means = [round(evaluate.ratio_stats(p1_last[n], [10] * 14)[10][0], 2) for n in cols]
+  assert means == [0.82, 0.79, 0.81, 0.63]  # paper, Table III Phase I, n = 10
+
+
+def test_phase2_reproduces_published_history(reference, x64):
+  """QK-LSTM's last Phase I angles on test graph 0 (n = 10): the published SGD history."""
+  import csv
+  from jqmeta import interop
+  G = interop.load_reference_dataset(reference / "datasets.pkl")["test_data"][0]
+  with open(reference / "results" / "model_QAOA_node_10_0_edge_17_0.csv") as fh:
+    rows = list(csv.reader(fh))
+  k = rows[0].index("QAOA after QK")
+  hist = np.array([float(r[k]) for r in rows[1:] if k < len(r) and r[k]])
+  start = np.load(reference / "trajectories" / "QK_node_10_edge_17_0.npz")["params"][-1]
+  r = _phase2(jnp.asarray(start.reshape(2, 1), jnp.float64), graphs.from_networkx(G),
+              lr=evaluate.PHASE2_LR, max_iter=evaluate.PHASE2_MAX_ITER, tol=evaluate.PHASE2_TOL)
+  assert bool(r.converged) and int(r.n_iter) == len(hist) - 2  # start listed twice there
+  np.testing.assert_allclose(np.asarray(r.costs[:len(hist) - 1]), hist[1:], atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- driver
 
 
 @pytest.fixture(scope="module")
-def test_batch():
+def eval_batch():
   Gs = [random_graph(60 + k, n, weighted=k == 1) for k, n in enumerate([4, 5, 6])]
   return Gs, [brute_force_cut(G) for G in Gs]
 
@@ -325,8 +377,8 @@ def _batch(Gs):
   return graphs.stack([_g(G) for G in Gs])  # same layout as _g: reuses compiled programs
 
 
-def test_evaluate_method_with_phase1(x64, test_batch):
-  Gs, mcs = test_batch
+def test_evaluate_method_with_phase1(x64, eval_batch):
+  Gs, mcs = eval_batch
   T, max_iter, lr, tol, k = 3, 40, 0.03, 1e-4, 10
   batch = _batch(Gs)
   p1 = jnp.asarray(np.random.default_rng(2).uniform(0, 1, (3, T, 2, 1)))
@@ -351,8 +403,8 @@ def test_evaluate_method_with_phase1(x64, test_batch):
   assert out["phase2_costs"][0, 0] == pytest.approx(out["phase1_costs"][0, -1])
 
 
-def test_evaluate_method_without_phase1_chunked(x64, test_batch):
-  Gs, mcs = test_batch
+def test_evaluate_method_without_phase1_chunked(x64, eval_batch):
+  Gs, mcs = eval_batch
   Gs, mcs = Gs + [nx.cycle_graph(5)], mcs + [4.0]  # 4 graphs in chunks of 2
   batch = _batch(Gs)
   starts = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (4, 2, 1)))

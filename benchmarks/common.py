@@ -1,0 +1,218 @@
+"""Shared helpers of the benchmark scripts: timing, machine facts, tables, plots, data.
+
+Timing protocol (every script): a jitted function is lowered and compiled explicitly
+(``compile_s``, separate from running), run ``warmup`` times, then ``repeats`` times
+with ``jax.block_until_ready``; the median (and min) of those runs is reported.  Ratios
+are always against a baseline measured in the same process, so machine load shifts
+both sides.  Python callables (the PyTorch stack) are timed the same way without the
+compile step.
+
+Example:
+  >>> import jax, jax.numpy as jnp
+  >>> from common import time_jitted
+  >>> t = time_jitted(jax.jit(lambda x: x * 2), (jnp.ones(4),), repeats=3)
+  >>> sorted(t)
+  ['compile_s', 'lower_s', 'min_s', 'median_s', 'repeats']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+__all__ = [
+    "REPO_ROOT",
+    "BENCH_DIR",
+    "REFERENCE_DATASET",
+    "setup_paths",
+    "base_parser",
+    "time_jitted",
+    "time_call",
+    "machine_info",
+    "markdown_table",
+    "write_json",
+    "write_text",
+    "fmt_s",
+    "load_graph_splits",
+    "random_graphs",
+]
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+REFERENCE_DATASET = REPO_ROOT / ".." / "shared" / "reference" / "datasets.pkl"
+
+
+def setup_paths() -> None:
+  """Puts the repository root and ``benchmarks/`` first on ``sys.path``."""
+  for p in (str(BENCH_DIR), str(REPO_ROOT)):
+    if p not in sys.path:
+      sys.path.insert(0, p)
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+  """``--quick``, ``--json OUT`` and the hidden ``--smoke`` (smallest settings, tests)."""
+  ap = argparse.ArgumentParser(description=description)
+  ap.add_argument("--quick", action="store_true", help="small, fast settings (< 2 minutes)")
+  ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+  ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
+  return ap
+
+
+def _block(x):
+  import jax  # pylint: disable=import-outside-toplevel
+  return jax.block_until_ready(x)
+
+
+def time_jitted(fn, args: Sequence[Any], *, repeats: int, warmup: int = 1) -> dict:
+  """Compile time and median run time of a ``jax.jit`` function.
+
+  Args:
+    fn: a ``jax.jit``-wrapped function (has ``.lower``).
+    args: its positional arguments.
+    repeats: timed runs (median and min reported).
+    warmup: untimed runs after compiling.
+
+  Returns:
+    ``{"lower_s", "compile_s", "median_s", "min_s", "repeats"}`` (seconds).
+  """
+  t0 = time.perf_counter()
+  lowered = fn.lower(*args)
+  t1 = time.perf_counter()
+  compiled = lowered.compile()
+  t2 = time.perf_counter()
+  for _ in range(max(warmup, 0)):
+    _block(compiled(*args))
+  times = []
+  for _ in range(max(repeats, 1)):
+    s = time.perf_counter()
+    _block(compiled(*args))
+    times.append(time.perf_counter() - s)
+  return {"lower_s": t1 - t0, "compile_s": t2 - t1, "median_s": statistics.median(times),
+          "min_s": min(times), "repeats": len(times)}
+
+
+def time_call(fn: Callable[[int], Any], *, repeats: int, warmup: int = 1) -> dict:
+  """Median wall time of ``fn(r)`` for ``r = 0 .. repeats-1`` (after ``warmup`` calls)."""
+  for w in range(max(warmup, 0)):
+    _block(fn(w))
+  times = []
+  for r in range(max(repeats, 1)):
+    s = time.perf_counter()
+    _block(fn(r))
+    times.append(time.perf_counter() - s)
+  return {"median_s": statistics.median(times), "min_s": min(times), "repeats": len(times)}
+
+
+def _cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def machine_info(**extra) -> dict:
+  """Versions, devices, CPU and load facts for the JSON (``extra`` merged in)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  info = {
+      "python": platform.python_version(),
+      "platform": platform.platform(),
+      "cpu": _cpu_model(),
+      "cpu_count": os.cpu_count(),
+      "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+      "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+      "jax": jax.__version__,
+      "backend": jax.default_backend(),
+      "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
+      "x64": bool(jax.config.jax_enable_x64),
+      "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+      "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+      "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+  }
+  if "torch" in sys.modules:
+    torch = sys.modules["torch"]
+    info["torch"] = torch.__version__
+    info["torch_threads"] = torch.get_num_threads()
+  if "pennylane" in sys.modules:
+    info["pennylane"] = sys.modules["pennylane"].__version__
+  info.update(extra)
+  return info
+
+
+def fmt_s(seconds: Optional[float]) -> str:
+  """Human-readable time (``12.3 us``, ``4.56 ms``, ``1.23 s``); ``-`` for None."""
+  if seconds is None:
+    return "-"
+  if seconds < 1e-3:
+    return f"{seconds * 1e6:.1f} us"
+  if seconds < 1:
+    return f"{seconds * 1e3:.2f} ms"
+  return f"{seconds:.2f} s"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+  """A GitHub markdown table (cells formatted with ``str``)."""
+  lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+  for row in rows:
+    lines.append("| " + " | ".join(str(c) for c in row) + " |")
+  return "\n".join(lines)
+
+
+def write_json(path: Optional[str], obj: Any) -> None:
+  """Writes ``obj`` as indented JSON to ``path`` (no-op for None); creates folders."""
+  if not path:
+    return
+  p = Path(path)
+  p.parent.mkdir(parents=True, exist_ok=True)
+  p.write_text(json.dumps(obj, indent=2, sort_keys=False, default=float) + "\n")
+  print(f"wrote {p}")
+
+
+def write_text(path: Optional[str], text: str) -> None:
+  """Writes ``text`` to ``path`` (no-op for None); creates folders."""
+  if not path:
+    return
+  p = Path(path)
+  p.parent.mkdir(parents=True, exist_ok=True)
+  p.write_text(text + "\n")
+  print(f"wrote {p}")
+
+
+def random_graphs(n: int, count: int, seed: int, p_edge: float = 0.5) -> list:
+  """``count`` seeded connected G(n, p_edge) networkx graphs."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jqmeta import graphs  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  return [graphs.erdos_renyi(rng, n, p_edge) for _ in range(count)]
+
+
+def load_graph_splits() -> tuple[dict, str]:
+  """The paper's splits (``train_data``, ``val_data``, ``test_data``) and their source.
+
+  Reads ``../shared/reference/datasets.pkl`` (relative to the repository root) with
+  ``jqmeta.interop.load_reference_dataset``; if the folder is missing, falls back to
+  seeded random G(n, 0.5) graphs of the same sizes (1008 training graphs n = 6..9,
+  test graphs n = 10..14).
+  """
+  if REFERENCE_DATASET.is_file():
+    from jqmeta import interop  # pylint: disable=import-outside-toplevel
+    return interop.load_reference_dataset(REFERENCE_DATASET), str(REFERENCE_DATASET.resolve())
+  train = []
+  for n, count in ((6, 168), (7, 224), (8, 280), (9, 336)):
+    train += random_graphs(n, count, seed=n)
+  test = []
+  for n, count in ((10, 14), (11, 16), (12, 18), (13, 20), (14, 22)):
+    test += random_graphs(n, count, seed=100 + n)
+  val = random_graphs(10, 5, seed=99)
+  return ({"train_data": train, "val_data": val, "test_data": test},
+          "random G(n, 0.5) fallback (../shared/reference missing)")

@@ -1,0 +1,530 @@
+"""Data parallelism over graph batches with ``jax.sharding`` (one mesh axis, ``"batch"``).
+
+Every per-graph function in jqmeta (``qaoa.energy``, ``meta.phase1``, ...) is pure and
+vmappable, so a batch of graphs splits across devices with no communication: each
+device runs ``jax.vmap(fn)`` on its slice of the leading axis.  This module provides
+the plumbing:
+
+* :func:`make_mesh` - a 1-D :class:`jax.sharding.Mesh` with axis ``"batch"`` over the
+  local devices, or over every process's devices after :func:`initialize_distributed`.
+* :func:`pad_batch` - pads the leading axis of every leaf of a batched pytree (a
+  ``Graph`` from :func:`jqmeta.graphs.stack`, angle arrays, ...) to a multiple of the
+  device count by repeating the last element (padded entries are valid inputs) and
+  returns the mask of real entries.
+* :func:`shard_batch` / :func:`replicate` - ``jax.device_put`` with
+  ``NamedSharding(mesh, P("batch"))`` (leading axis split) or ``P()`` (copied);
+  static pytree fields (``Graph.n_qubits``) stay static.
+* :func:`sharded_map` - ``jax.vmap(fn)`` under ``jax.shard_map`` and ``jax.jit``: pads,
+  shards, runs, unpads.  Results equal the single-device vmap (see "Numerics").
+* :func:`batch_energy`, :func:`batch_energy_and_grad`, :func:`batch_phase1` - the
+  common batched calls, compiled once per (mesh, options) and cached.
+* :func:`initialize_distributed`, :func:`to_host` - multi-process (multi-host) runs.
+
+Shapes: a batch of ``B`` graphs is a ``Graph`` whose array fields lead with ``B``;
+angles are ``(B, 2, p)``; ``batch_energy`` returns ``(B,)``; ``batch_phase1`` returns
+``(B, steps, 2, p)`` angles and ``(B, steps)`` costs.
+
+Output sharding: when ``B`` is a multiple of the device count the outputs keep
+``NamedSharding(mesh, P("batch"))``.  Otherwise the batch is padded to the next
+multiple and the padded outputs are sliced back to ``B`` rows, which XLA returns
+replicated (``P()``); pass ``return_mask=True`` to :func:`sharded_map` to keep the
+padded, sharded outputs plus the ``(B_padded,)`` mask instead (e.g. to average a loss
+with ``sum(mask * loss) / sum(mask)`` without any gather).
+
+Numerics: each device computes exactly what ``jax.vmap(fn)`` computes on its slice.
+The statevector itself is bitwise identical, but XLA:CPU chooses the summation order
+of the final ``2**n``-term reductions from the shapes, so a device holding a few
+graphs can sum in another order than one device holding the whole batch (measured in
+float32: bitwise equal for some shapes, otherwise <= 3 ulp, e.g. 1.4e-6 at
+``|E| ~ 3``); in float64 (``jax.enable_x64``) the two agree to ~1e-14.
+
+Multi-process (multi-host) launch.  Start one process per host (or several on one
+host, as the tests do over 127.0.0.1), each with the same three settings, before any
+other JAX call::
+
+  # host 0                                          # host 1
+  JQMETA_COORDINATOR=host0:1234 \\                  JQMETA_COORDINATOR=host0:1234 \\
+  JQMETA_NUM_PROCESSES=2 JQMETA_PROCESS_ID=0 \\     JQMETA_NUM_PROCESSES=2 JQMETA_PROCESS_ID=1 \\
+  python my_script.py                               python my_script.py
+
+where ``my_script.py`` calls ``parallel.initialize_distributed()`` first (flags
+override the environment: ``initialize_distributed("host0:1234", 2, 0)``).  A
+``jqmeta`` sub-command that supports several processes does the same when
+``JQMETA_COORDINATOR`` is set.  After initialization ``make_mesh()`` spans all global
+devices; every process must run the same program on the same (host-side) batch; each
+feeds only its own devices, and :func:`to_host` gathers results on every process.
+On CPU the cross-process collectives use gloo (JAX's default CPU collectives); the
+two-process test in ``tests/test_parallel.py`` runs exactly this over 127.0.0.1.
+
+Example:
+  >>> import jax.numpy as jnp, networkx as nx
+  >>> from jqmeta import graphs, parallel
+  >>> batch = graphs.stack([graphs.from_networkx(nx.cycle_graph(n)) for n in (4, 5, 6)])
+  >>> mesh = parallel.make_mesh()                 # all devices, axis "batch"
+  >>> e = parallel.batch_energy(jnp.full((3, 2, 1), 0.3), batch, mesh)
+  >>> e.shape
+  (3,)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from jqmeta import meta, qaoa
+
+__all__ = [
+    "BATCH_AXIS",
+    "COORDINATOR_ENV",
+    "NUM_PROCESSES_ENV",
+    "PROCESS_ID_ENV",
+    "make_mesh",
+    "pad_batch",
+    "shard_batch",
+    "replicate",
+    "sharded_map",
+    "batch_energy",
+    "batch_energy_and_grad",
+    "batch_phase1",
+    "initialize_distributed",
+    "to_host",
+]
+
+BATCH_AXIS = "batch"
+COORDINATOR_ENV = "JQMETA_COORDINATOR"
+NUM_PROCESSES_ENV = "JQMETA_NUM_PROCESSES"
+PROCESS_ID_ENV = "JQMETA_PROCESS_ID"
+
+Devices = Union[str, int, Sequence[jax.Device]]
+
+
+# ------------------------------------------------------------------------------ mesh
+
+
+def make_mesh(devices: Devices = "all") -> Mesh:
+  """A 1-D mesh with the single axis ``"batch"``.
+
+  Args:
+    devices: ``"all"`` (every device of every process: the global devices after
+      :func:`initialize_distributed`, else the local ones), ``"local"`` (this
+      process's devices), an ``int`` ``k`` (the first ``k`` of ``jax.devices()``), or
+      an explicit sequence of ``jax.Device``.
+
+  Returns:
+    ``Mesh`` of shape ``{"batch": n_devices}`` (axis type ``Auto``).
+
+  Example:
+    >>> mesh = make_mesh(1)
+    >>> dict(mesh.shape)
+    {'batch': 1}
+  """
+  if isinstance(devices, str):
+    if devices == "all":
+      devs = jax.devices()
+    elif devices == "local":
+      devs = jax.local_devices()
+    else:
+      raise ValueError(f"devices must be 'all', 'local', an int or a list of devices, "
+                       f"got {devices!r}")
+  elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+    available = jax.devices()
+    k = int(devices)
+    if not 1 <= k <= len(available):
+      raise ValueError(f"asked for {k} devices, but only {len(available)} are available "
+                       f"({available[0].platform}); on CPU, XLA_FLAGS="
+                       f"--xla_force_host_platform_device_count={k} fakes more")
+    devs = available[:k]
+  else:
+    try:
+      devs = list(devices)
+    except TypeError as e:
+      raise TypeError(f"devices must be 'all', 'local', an int or a list of devices, "
+                      f"got {type(devices).__name__}") from e
+    if not devs:
+      raise ValueError("devices is an empty list")
+    if not all(isinstance(d, jax.Device) for d in devs):
+      raise TypeError("devices must be jax.Device objects (e.g. from jax.devices())")
+    if len({d.id for d in devs}) != len(devs):
+      raise ValueError(f"devices contains duplicates: {[d.id for d in devs]}")
+  return Mesh(np.asarray(devs, dtype=object), (BATCH_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _n_shards(mesh: Mesh) -> int:
+  if BATCH_AXIS not in mesh.shape:
+    raise ValueError(f"mesh has axes {tuple(mesh.shape)}; expected one named {BATCH_AXIS!r} "
+                     "(use parallel.make_mesh)")
+  return int(mesh.shape[BATCH_AXIS])
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def _batch_size(tree: Any, what: str = "tree") -> int:
+  leaves = jax.tree.leaves(tree)
+  if not leaves:
+    raise ValueError(f"{what} has no array leaves to batch")
+  sizes = set()
+  for x in leaves:
+    if np.ndim(x) == 0:
+      raise ValueError(f"{what} has a scalar leaf; every leaf needs a leading batch axis")
+    sizes.add(int(np.shape(x)[0]))
+  if len(sizes) != 1:
+    raise ValueError(f"{what} leaves disagree on the batch size (leading axis): {sorted(sizes)}")
+  size = sizes.pop()
+  if size < 1:
+    raise ValueError(f"{what} has an empty batch (leading axis 0)")
+  return size
+
+
+def pad_batch(tree: Any, multiple: int):
+  """Pads the leading axis of every leaf to a multiple of ``multiple``.
+
+  Padding repeats the last element, so padded entries are valid inputs (a real graph,
+  real angles) and never produce NaN or trip a guard; drop them with the mask.
+
+  Args:
+    tree: a pytree whose array leaves share a leading batch size ``B`` (e.g. a batched
+      ``Graph``, or a tuple ``(angles (B, 2, p), graphs)``).  Static fields stay static.
+    multiple: the padded size is ``ceil(B / multiple) * multiple`` (e.g. the device
+      count).
+
+  Returns:
+    ``(padded_tree, mask)``: every leaf ``(B_padded, ...)`` (numpy leaves stay numpy,
+    jax leaves stay jax) and ``mask`` ``(B_padded,)`` bool, True on the ``B`` real rows.
+
+  Example:
+    >>> import numpy as np
+    >>> padded, mask = pad_batch({"a": np.arange(5)}, 4)
+    >>> padded["a"].tolist(), mask.tolist()
+    ([0, 1, 2, 3, 4, 4, 4, 4], [True, True, True, True, True, False, False, False])
+  """
+  if isinstance(multiple, bool) or not isinstance(multiple, (int, np.integer)) or multiple < 1:
+    raise ValueError(f"multiple must be a positive int, got {multiple!r}")
+  B = _batch_size(tree)
+  padded_size = -(-B // int(multiple)) * int(multiple)
+  extra = padded_size - B
+  mask = jnp.arange(padded_size) < B
+  if extra == 0:
+    return tree, mask
+
+  def pad(x):
+    xp = np if isinstance(x, np.ndarray) else jnp
+    return xp.concatenate([x, xp.repeat(x[-1:], extra, axis=0)], axis=0)
+
+  return jax.tree.map(pad, tree), mask
+
+
+# -------------------------------------------------------------------------- placement
+
+
+def _place(tree: Any, sharding: NamedSharding) -> Any:
+  """``jax.device_put``; across processes, each process feeds its own devices."""
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+
+  def put(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return jax.device_put(x, sharding)  # already global: reshard
+    host = np.asarray(x)  # the same full batch on every process
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+  return jax.tree.map(put, tree)
+
+
+def shard_batch(tree: Any, mesh: Mesh) -> Any:
+  """Splits the leading axis of every leaf over the mesh's ``"batch"`` axis.
+
+  Args:
+    tree: pytree whose leaves lead with ``B``, a multiple of the device count (see
+      :func:`pad_batch`); other axes are not split.
+    mesh: from :func:`make_mesh`.
+
+  Returns:
+    The same pytree of ``jax.Array`` with ``NamedSharding(mesh, P("batch"))``; with
+    several processes every process passes the same full batch and feeds its devices.
+
+  Example:
+    >>> import numpy as np
+    >>> x = shard_batch(np.zeros((4, 3)), make_mesh(1))
+    >>> x.sharding.spec
+    P('batch',)
+  """
+  n = _n_shards(mesh)
+  B = _batch_size(tree)
+  if B % n:
+    raise ValueError(f"batch of {B} does not split over {n} devices; pad it first "
+                     f"(parallel.pad_batch(tree, {n}))")
+  return _place(tree, NamedSharding(mesh, P(BATCH_AXIS)))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Copies every leaf to every device of the mesh (``NamedSharding(mesh, P())``)."""
+  _n_shards(mesh)
+  return _place(tree, NamedSharding(mesh, P()))
+
+
+# ------------------------------------------------------------------------ sharded map
+
+
+def _is_tracer(tree: Any) -> bool:
+  return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+def _normalize_axes(in_axes, nargs: int) -> tuple:
+  axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * nargs
+  if len(axes) != nargs:
+    raise ValueError(f"in_axes has {len(axes)} entries for {nargs} positional arguments")
+  for ax in axes:
+    if ax not in (0, None):
+      raise ValueError(f"in_axes entries must be 0 (batched) or None (broadcast), got {ax!r}")
+  if 0 not in axes:
+    raise ValueError("at least one argument must be batched (in_axes 0)")
+  return axes
+
+
+def sharded_map(fn: Callable, mesh: Optional[Mesh] = None, *, in_axes=0,
+                return_mask: bool = False) -> Callable:
+  """``jax.vmap(fn)`` over a batch split across the mesh's devices.
+
+  The returned function pads the batched arguments to a multiple of the device count
+  (:func:`pad_batch`), places them (:func:`shard_batch`; broadcast arguments with
+  :func:`replicate`), runs one jitted ``jax.shard_map`` of ``jax.vmap(fn)`` (no
+  communication: each device maps over its slice) and slices the padding off.  It
+  also works inside an outer ``jit`` / ``grad`` (placement is then left to XLA).
+
+  Args:
+    fn: a per-example function of positional arguments (pytrees of arrays).
+    mesh: from :func:`make_mesh`; default ``make_mesh("all")``.
+    in_axes: ``0`` (every argument batched on its leading axis), or a tuple with ``0``
+      (batched) or ``None`` (broadcast to every example, e.g. model parameters) per
+      positional argument.
+    return_mask: if True, return ``(outputs, mask)`` with the PADDED outputs (leading
+      ``B_padded``, still sharded ``P("batch")``) and the ``(B_padded,)`` bool mask.
+
+  Returns:
+    ``run(*args)``: outputs with leading axis ``B`` (or ``B_padded`` with the mask),
+    equal to ``jax.vmap(fn, in_axes)(*args)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> square = sharded_map(lambda x: x ** 2, make_mesh(1))
+    >>> square(jnp.arange(3.0)).tolist()
+    [0.0, 1.0, 4.0]
+  """
+  mesh = make_mesh() if mesh is None else mesh
+  n = _n_shards(mesh)
+  compiled: dict[tuple, Callable] = {}
+
+  def program(axes: tuple) -> Callable:
+    if axes not in compiled:
+      specs = tuple(P(BATCH_AXIS) if ax == 0 else P() for ax in axes)
+      # check_vma=False: fn may start scans from constants (e.g. the |+> state), which
+      # the varying-manual-axes check would reject although nothing is communicated.
+      body = jax.shard_map(jax.vmap(fn, in_axes=axes), mesh=mesh, in_specs=specs,
+                           out_specs=P(BATCH_AXIS), check_vma=False)
+      compiled[axes] = jax.jit(body)
+    return compiled[axes]
+
+  def run(*args):
+    axes = _normalize_axes(in_axes, len(args))
+    batched = tuple(a for a, ax in zip(args, axes) if ax == 0)
+    B = _batch_size(batched, "batched arguments")
+    padded, mask = pad_batch(batched, n)
+    if not _is_tracer(padded):
+      padded = shard_batch(padded, mesh)
+    it = iter(padded)
+    full = []
+    for a, ax in zip(args, axes):
+      if ax == 0:
+        full.append(next(it))
+      else:
+        full.append(a if _is_tracer(a) else replicate(a, mesh))
+    out = program(axes)(*full)
+    if return_mask:
+      return out, mask
+    if mask.shape[0] != B:
+      out = jax.tree.map(lambda x: x[:B], out)
+    return out
+
+  return run
+
+
+# ------------------------------------------------------------------- batched helpers
+
+
+@functools.lru_cache(maxsize=64)
+def _energy_map(mesh: Mesh, method: str, with_grad: bool) -> Callable:
+  fn = functools.partial(qaoa.energy, method=method)
+  return sharded_map(jax.value_and_grad(fn) if with_grad else fn, mesh)
+
+
+def _mesh(mesh: Optional[Mesh]) -> Mesh:
+  return make_mesh() if mesh is None else mesh
+
+
+def batch_energy(angles, graphs, mesh: Optional[Mesh] = None, *,
+                 method: str = "statevector") -> jax.Array:
+  """QAOA energies of a batch, split across devices.
+
+  Args:
+    angles: ``(B, 2, p)`` float (row 0 gammas, row 1 betas per graph).
+    graphs: a batched ``Graph`` (leading ``B``; :func:`jqmeta.graphs.stack`).
+    mesh: from :func:`make_mesh`; default all devices.
+    method: as in :func:`jqmeta.qaoa.energy`.
+
+  Returns:
+    ``(B,)`` energies, equal to ``jax.vmap(qaoa.energy)(angles, graphs)``.
+
+  Example:
+    >>> import jax.numpy as jnp, networkx as nx
+    >>> from jqmeta import graphs
+    >>> b = graphs.stack([graphs.from_networkx(nx.complete_graph(3))] * 2)
+    >>> batch_energy(jnp.zeros((2, 2, 1)), b).tolist()
+    [-1.5, -1.5]
+  """
+  return _energy_map(_mesh(mesh), method, False)(angles, graphs)
+
+
+def batch_energy_and_grad(angles, graphs, mesh: Optional[Mesh] = None, *,
+                          method: str = "statevector"):
+  """``(energies (B,), grads (B, 2, p))`` of a batch, split across devices.
+
+  Equal to ``jax.vmap(jax.value_and_grad(qaoa.energy))(angles, graphs)``; arguments as
+  in :func:`batch_energy`.
+  """
+  return _energy_map(_mesh(mesh), method, True)(angles, graphs)
+
+
+def _phase1_map_uncached(cell, steps: int, method: str, mesh: Mesh) -> Callable:
+  def one(variables, graph):
+    return meta.phase1(cell, variables, graph, steps, method=method)
+  return sharded_map(one, mesh, in_axes=(None, 0))
+
+
+_phase1_map = functools.lru_cache(maxsize=64)(_phase1_map_uncached)
+
+
+def batch_phase1(cell, variables, graphs, steps: int = 10, mesh: Optional[Mesh] = None, *,
+                 method: str = "statevector"):
+  """Phase I of a learned optimizer on a batch of graphs, split across devices.
+
+  Args:
+    cell: a cell from :func:`jqmeta.models.create`.
+    variables: its variables (replicated to every device).
+    graphs: a batched ``Graph`` (leading ``B``).
+    steps: recurrent steps ``T`` (static).
+    mesh: from :func:`make_mesh`; default all devices.
+    method: energy method (see :func:`jqmeta.qaoa.energy`).
+
+  Returns:
+    ``(angles (B, steps, 2, p), costs (B, steps))``, equal to
+    ``jax.vmap(lambda g: meta.phase1(cell, variables, g, steps))(graphs)``.
+
+  Example:
+    >>> import jax, networkx as nx
+    >>> from jqmeta import graphs, meta, models
+    >>> cell = models.create("lstm")
+    >>> v = meta.init(cell, jax.random.key(0))
+    >>> b = graphs.stack([graphs.from_networkx(nx.cycle_graph(n)) for n in (5, 6, 7)])
+    >>> angles, costs = batch_phase1(cell, v, b, steps=4)
+    >>> angles.shape, costs.shape
+    ((3, 4, 2, 1), (3, 4))
+  """
+  mesh = _mesh(mesh)
+  try:
+    fn = _phase1_map(cell, int(steps), method, mesh)
+  except TypeError:  # an unhashable cell: build (and compile) without the cache
+    fn = _phase1_map_uncached(cell, int(steps), method, mesh)
+  return fn(variables, graphs)
+
+
+# ------------------------------------------------------------------------ multi-host
+
+
+def _from_env(value, env: str, cast, missing: list):
+  if value is not None:
+    return value
+  raw = os.environ.get(env)
+  if raw is None or raw.strip() == "":
+    missing.append(env)
+    return None
+  try:
+    return cast(raw.strip())
+  except ValueError as e:
+    raise ValueError(f"${env}={raw!r} is not a valid {cast.__name__}") from e
+
+
+def initialize_distributed(coordinator_address: Optional[str] = None,
+                           num_processes: Optional[int] = None,
+                           process_id: Optional[int] = None, *,
+                           local_device_ids: Optional[Sequence[int]] = None,
+                           initialization_timeout: int = 300) -> tuple[int, int]:
+  """Joins a multi-process JAX run (``jax.distributed.initialize``).
+
+  Each argument left ``None`` is read from its environment variable:
+  ``JQMETA_COORDINATOR`` (``host:port`` of process 0), ``JQMETA_NUM_PROCESSES`` and
+  ``JQMETA_PROCESS_ID``.  Call it once per process, before any other JAX call; then
+  ``make_mesh()`` spans the devices of all processes.
+
+  Args:
+    coordinator_address: ``"host:port"`` that process 0 listens on and all reach.
+    num_processes: total number of processes (``>= 1``).
+    process_id: this process's rank in ``[0, num_processes)``.
+    local_device_ids: optional subset of local devices this process uses.
+    initialization_timeout: seconds to wait for all processes to join.
+
+  Returns:
+    ``(jax.process_index(), jax.process_count())``.
+
+  Raises:
+    ValueError: a setting is missing from both the flags and the environment, or is
+      malformed (the message names every missing variable).
+
+  Example:
+    >>> initialize_distributed("127.0.0.1:1234", 2, 0)  # doctest: +SKIP
+    (0, 2)
+  """
+  missing: list[str] = []
+  address = _from_env(coordinator_address, COORDINATOR_ENV, str, missing)
+  count = _from_env(num_processes, NUM_PROCESSES_ENV, int, missing)
+  rank = _from_env(process_id, PROCESS_ID_ENV, int, missing)
+  if missing:
+    raise ValueError(
+        "incomplete multi-process settings: missing " + ", ".join(missing) +
+        f" (pass coordinator_address / num_processes / process_id, or set ${COORDINATOR_ENV}"
+        f"=host:port, ${NUM_PROCESSES_ENV}=N and ${PROCESS_ID_ENV}=0..N-1 in every process)")
+  host, sep, port = str(address).rpartition(":")
+  if not sep or not host or not port.isdigit():
+    raise ValueError(f"coordinator address must look like 'host:port', got {address!r}")
+  count, rank = int(count), int(rank)
+  if count < 1:
+    raise ValueError(f"num_processes must be >= 1, got {count}")
+  if not 0 <= rank < count:
+    raise ValueError(f"process_id must lie in [0, {count}), got {rank}")
+  jax.distributed.initialize(coordinator_address=str(address), num_processes=count,
+                             process_id=rank, local_device_ids=local_device_ids,
+                             initialization_timeout=int(initialization_timeout))
+  return jax.process_index(), jax.process_count()
+
+
+def to_host(tree: Any) -> Any:
+  """Every leaf as a full numpy array on this host (gathering across processes).
+
+  Single-process arrays are simply copied to the host; arrays spread over several
+  processes are gathered with ``multihost_utils.process_allgather`` (a collective:
+  every process must call it).
+  """
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
+
+  return jax.tree.map(get, tree)

@@ -1,0 +1,249 @@
+"""Tables, figures and the markdown report of a reproduction run.
+
+Also holds the paper's published numbers (Tables II and III of Lin, Hsu, Chen 2025,
+and the ceilings measured on its test set, from ``../shared/reference/README.md``), so
+every report puts them side by side with the reproduced ones.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from jqmeta import evaluate
+
+__all__ = ["PAPER_TABLE2", "PAPER_TABLE3", "PAPER_CEILINGS", "summarize", "write_all",
+           "figure8", "figure9"]
+
+_NAMES = {"qk_lstm": "QK-LSTM", "lstm": "LSTM", "qlstm": "QLSTM", "qfwp": "QFWP",
+          "random": "Random seed", "fixed_angles": "Fixed angles", "p1_optimum": "p=1 optimum"}
+
+# Table II: iterations to convergence (paper).
+PAPER_TABLE2 = {
+    "qk_lstm": {10: 48, 11: 45, 12: 41, 13: 35},
+    "lstm": {10: 86, 11: 82, 12: 76, 13: 72},
+    "qlstm": {10: 57, 11: 49, 12: 49, 13: 47},
+    "qfwp": {10: 128, 11: 141, 12: 111, 13: 177},
+    "random": {10: 177, 11: 155, 12: 146, 13: 145},
+}
+# Table III: approximation ratio (mean, std) after Phase I and after 10 Phase II steps.
+PAPER_TABLE3 = {
+    "qk_lstm": {"phase1": {10: (.82, .03), 11: (.83, .01), 12: (.81, .03), 13: (.83, .03)},
+                "phase2": {10: (.83, .03), 11: (.84, .01), 12: (.82, .03), 13: (.84, .03)}},
+    "lstm": {"phase1": {10: (.79, .03), 11: (.79, .02), 12: (.76, .03), 13: (.77, .03)},
+             "phase2": {10: (.80, .03), 11: (.81, .02), 12: (.78, .03), 13: (.80, .03)}},
+    "qlstm": {"phase1": {10: (.81, .04), 11: (.82, .02), 12: (.78, .02), 13: (.81, .03)},
+              "phase2": {10: (.82, .03), 11: (.84, .02), 12: (.81, .03), 13: (.83, .03)}},
+    "qfwp": {"phase1": {10: (.63, .05), 11: (.62, .05), 12: (.55, .04), 13: (.65, .05)},
+             "phase2": {10: (.70, .05), 11: (.70, .05), 12: (.66, .05), 13: (.72, .05)}},
+    "random": {"phase1": {},
+               "phase2": {10: (.70, .05), 11: (.72, .04), 12: (.71, .04), 13: (.75, .04)}},
+}
+# Ceilings on the paper's test set (reference README, grid searches at p=1).
+PAPER_CEILINGS = {
+    "p1_optimum": {10: .837, 11: .851, 12: .826, 13: .836, 14: .844},
+    "fixed_angles": {10: .819, 11: .830, 12: .806, 13: .816, 14: .823},
+}
+
+
+def _stats(values: Optional[np.ndarray], sizes: np.ndarray) -> Optional[dict[int, list]]:
+  if values is None:
+    return None
+  return {int(n): [float(m), float(s)] for n, (m, s) in evaluate.ratio_stats(
+      np.asarray(values), sizes).items()}
+
+
+def summarize(results: dict[str, dict], sizes_by_method: dict[str, np.ndarray],
+              random_cut: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
+  """Table II/III numbers from per-graph results of :func:`evaluate.evaluate_method`.
+
+  Returns ``{"table3": {method: {n: {"phase1": [mean, std] | None, "phase2": [...]}}},
+  "table2": {method: {n: iterations}}, "random_cut_ratio": {n: [mean, std]}}``.
+  """
+  table3, table2 = {}, {}
+  for method, res in results.items():
+    s = sizes_by_method[method]
+    p1 = _stats(res["ratio_phase1"], s)
+    p2 = _stats(res["ratio_phase2"], s)
+    table3[method] = {n: {"phase1": None if p1 is None else p1[n], "phase2": p2[n]} for n in p2}
+    curves = evaluate.mean_curve(np.asarray(res["rel_error_curve"]), s)
+    first = int(res.get("curve_first_step", 1))
+    table2[method] = {int(n): int(evaluate.iterations_to_convergence(
+        c, evaluate.CONVERGENCE_TOL, first_step=first)) for n, c in curves.items()}
+  return {"table3": table3, "table2": table2,
+          "random_cut_ratio": _stats(random_cut, sizes)}
+
+
+def _fmt(x):
+  return "-" if x is None else f"{x[0]:.3f} ± {x[1]:.3f}"
+
+
+def _write_csvs(out: Path, summary: dict) -> None:
+  t3, t2 = summary["table3"], summary["table2"]
+  ns = sorted({int(n) for m in t3.values() for n in m})
+  with open(out / "table3.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["n", "method", "phase1_mean", "phase1_std", "phase2_mean", "phase2_std"])
+    for n in ns:
+      for method, rows in t3.items():
+        r = rows.get(n) or rows.get(str(n))
+        p1 = r["phase1"] or [None, None]
+        w.writerow([n, method, *p1, *r["phase2"]])
+  with open(out / "table2.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["n"] + list(t2))
+    for n in ns:
+      w.writerow([n] + [t2[m].get(n, t2[m].get(str(n))) for m in t2])
+
+
+def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: dict,
+            phase1_steps: int) -> None:
+  """Mean relative error against total step, one panel per n; Phase I dashed."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  ns = sorted(set(int(n) for n in np.unique(sizes["lstm"])))
+  fig, axes = plt.subplots(1, len(ns), figsize=(4 * len(ns), 3.4), squeeze=False)
+  colors = dict(zip(_NAMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+  for ax, n in zip(axes[0], ns):
+    for method, res in results.items():
+      curve = evaluate.mean_curve(np.asarray(res["rel_error_curve"]), sizes[method])[n]
+      learned = res.get("phase1_costs") is not None
+      steps = np.arange(1, len(curve) + 1) if learned else np.arange(len(curve))
+      if learned:
+        k = phase1_steps
+        ax.plot(steps[:k], curve[:k], "--", color=colors[method])
+        ax.plot(steps[k - 1:], curve[k - 1:], "-", color=colors[method], label=_NAMES[method])
+      else:
+        ax.plot(steps, curve, "-", color=colors[method], label=_NAMES[method], alpha=0.8)
+      it = summary["table2"][method].get(n)
+      if it is not None:
+        ax.axvline(it, color=colors[method], ls=":", lw=0.8)
+    ax.set_title(f"n = {n}")
+    ax.set_xlabel("total step (Phase I dashed, Phase II solid)")
+    ax.set_yscale("log")
+  axes[0][0].set_ylabel("mean relative error")
+  axes[0][-1].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarray,
+            optimum: np.ndarray, resolution: int = 121) -> None:
+  """p=1 energy landscape of one test graph with each method's Phase I path."""
+  import jax
+  import jax.numpy as jnp
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  from jqmeta import graphs, qaoa
+
+  g = graphs.from_networkx(graph_nx)
+  gammas = np.linspace(-np.pi / 2, np.pi / 2, resolution)
+  betas = np.linspace(-np.pi / 4, np.pi / 4, resolution)
+  G_, B_ = np.meshgrid(gammas, betas)
+  grid = jnp.asarray(np.stack([G_.ravel(), B_.ravel()], axis=1)[:, :, None], jnp.float32)
+  energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, g)))(grid)
+  fig, ax = plt.subplots(figsize=(6, 4.6))
+  im = ax.contourf(G_, B_, np.asarray(energy).reshape(G_.shape), levels=30, cmap="viridis")
+  fig.colorbar(im, ax=ax, label="<H_C>")
+  for name, traj in paths.items():
+    traj = np.asarray(traj).reshape(len(traj), 2)
+    ax.plot(traj[:, 0], traj[:, 1], ".-", label=_NAMES[name], lw=1.2)
+  ax.plot(*np.asarray(fixed).ravel()[:2], "w*", ms=12, label="fixed angles")
+  ax.plot(*np.asarray(optimum).ravel()[:2], "rx", ms=10, label="p=1 optimum")
+  ax.set_xlabel("gamma")
+  ax.set_ylabel("beta")
+  ax.set_title(f"p=1 landscape, n={graph_nx.number_of_nodes()}, m={graph_nx.number_of_edges()}")
+  ax.legend(fontsize=7, loc="upper right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def _verdicts(summary: dict) -> list[str]:
+  t3 = summary["table3"]
+  lines = []
+  ns = sorted(t3["fixed_angles"])
+  for m in ("qk_lstm", "lstm", "qlstm", "qfwp"):
+    d_fix = np.mean([t3[m][n]["phase1"][0] - t3["fixed_angles"][n]["phase1"][0] for n in ns])
+    d_opt = np.mean([t3[m][n]["phase1"][0] - t3["p1_optimum"][n]["phase1"][0] for n in ns])
+    rel = "better than" if d_fix > 0.005 else ("worse than" if d_fix < -0.005 else "level with")
+    lines.append(f"- **{_NAMES[m]}**: after Phase I, {rel} the single fixed angle pair "
+                 f"(mean ratio difference {d_fix:+.3f}) and {-d_opt:.3f} below the per-graph "
+                 f"p=1 optimum.")
+  return lines
+
+
+def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_nx: list,
+              paths: dict, fixed: np.ndarray, optimum: np.ndarray, histories: dict) -> None:
+  """Writes table2.csv, table3.csv, figure8.png, figure9.png and report.md."""
+  out = Path(out)
+  _write_csvs(out, summary)
+  sizes_by = {m: (np.concatenate([sizes, sizes]) if m == "random" else sizes) for m in results}
+  figure8(out / "figure8.png", results, sizes_by, summary,
+          phase1_steps=next(iter(paths.values())).shape[1])
+  figure9(out / "figure9.png", test_nx[0], {k: v[0] for k, v in paths.items()}, fixed,
+          optimum[0])
+  (out / "report.md").write_text(render_markdown(summary, histories))
+
+
+def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
+  """The report: reproduced Tables II/III beside the paper's, verdicts, settings."""
+  t3, t2 = summary["table3"], summary["table2"]
+  ns = sorted(t3["lstm"])
+  methods = [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles",
+                         "p1_optimum") if m in t3]
+  lines = ["# jqmeta reproduce report", "",
+           f"Dataset: {summary.get('dataset')}; variant: {summary.get('variant')}; "
+           f"p = {summary.get('p')}; quick: {summary.get('quick')}; energy method: "
+           f"{summary.get('energy_method')}; wall time: {summary.get('wall_seconds')} s.", "",
+           "## Table III: approximation ratio (mean ± std); paper in brackets", ""]
+  lines.append("| n | phase | " + " | ".join(_NAMES[m] for m in methods) + " |")
+  lines.append("|---|---|" + "---|" * len(methods))
+  for n in ns:
+    for phase in ("phase1", "phase2"):
+      cells = []
+      for m in methods:
+        ours = _fmt(t3[m][n][phase])
+        paper = PAPER_TABLE3.get(m, {}).get(phase, {}).get(n)
+        if paper is None and phase == "phase1" and m in PAPER_CEILINGS:
+          ceil = PAPER_CEILINGS[m].get(n)
+          paper = None if ceil is None else (ceil, None)
+        ptxt = "" if paper is None else (f" [{paper[0]:.2f}]" if paper[1] is None
+                                          else f" [{paper[0]:.2f} ± {paper[1]:.2f}]")
+        cells.append(ours + ptxt)
+      lines.append(f"| {n} | {phase} | " + " | ".join(cells) + " |")
+  rc = summary.get("random_cut_ratio") or {}
+  lines += ["", "Uniformly random cut ratio: " + ", ".join(
+      f"n={n}: {v[0]:.3f}" for n, v in sorted(rc.items())), "",
+            "Phase I for the baselines: `fixed_angles` and `p1_optimum` report their angles "
+            "directly (no learned model); `random` has no Phase I. Paper ceilings (grid "
+            "searches on the paper's test set) are in brackets for those two.", "",
+            f"## Table II: iterations to convergence (tolerance {summary.get('convergence_tol')} "
+            "on the mean relative error; paper in brackets)", ""]
+  lines.append("| n | " + " | ".join(_NAMES[m] for m in methods) + " |")
+  lines.append("|---|" + "---|" * len(methods))
+  for n in ns:
+    cells = []
+    for m in methods:
+      paper = PAPER_TABLE2.get(m, {}).get(n)
+      cells.append(f"{t2[m][n]}" + ("" if paper is None else f" [{paper}]"))
+    lines.append(f"| {n} | " + " | ".join(cells) + " |")
+  lines += ["", "## How the learned models compare with the honest baselines", ""]
+  lines += _verdicts(summary)
+  if summary.get("training"):
+    lines += ["", "## Training", "", "| model | params | epochs | best epoch | stopped | seconds |",
+              "|---|---|---|---|---|---|"]
+    for m, t in summary["training"].items():
+      lines.append(f"| {_NAMES[m]} | {t['params']['total']} | {t['epochs']} | {t['best_epoch']} "
+                   f"| {t['stopped']} | {t['seconds']} |")
+  lines += ["", "Figures: `figure8.png` (mean relative error per size), `figure9.png` "
+            "(p=1 landscape of test graph 0 with each Phase I path).", ""]
+  return "\n".join(lines)

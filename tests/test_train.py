@@ -1,0 +1,557 @@
+"""Tests for jqmeta.train: optimizer and plateau semantics, epochs, stopping, checkpoints.
+
+Everything runs on tiny problems (LSTM, three graphs of n <= 5, steps = 3) so that one
+compilation of the epoch is shared by most tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+import optax
+import pytest
+from flax import serialization
+
+from jqmeta import graphs, meta, models, train
+
+# torch is optional (the numpy references always run) and imported lazily: the child
+# processes below import this module and should not pay for it.
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _graph(n: int, p: float, seed: int) -> graphs.Graph:
+  return graphs.from_networkx(nx.gnp_random_graph(n, p, seed=seed))
+
+
+CELL = models.create("lstm")
+VARIABLES = meta.init(CELL, jax.random.key(0))
+TRAIN = graphs.stack([_graph(4, 0.7, 1), _graph(5, 0.6, 2), _graph(5, 0.5, 3)])
+VAL = graphs.stack([_graph(5, 0.6, 7), _graph(4, 0.8, 8)])
+# With this lr the training loss falls while the validation loss wobbles; plateau
+# patience 0 and threshold 0 then halve the learning rates inside four epochs and the
+# best epoch is not the last one, so the resume tests also cover the restored
+# learning rates, plateau state and best tracking.
+REF_CONFIG = train.TrainConfig(epochs=4, steps=3, lr_sequence=2e-2, lr_mapping=2e-2,
+                               plateau_patience=0, plateau_threshold=0.0)
+
+
+def run_reference(checkpoint_dir=None, *, on_epoch_end=None, resume=False, epochs=None):
+  """The small reference run (also executed by the killed child process)."""
+  config = REF_CONFIG if epochs is None else dataclasses.replace(REF_CONFIG, epochs=epochs)
+  return train.fit(CELL, VARIABLES, TRAIN, VAL, config, checkpoint_dir=checkpoint_dir,
+                   resume=resume, progress=False, on_epoch_end=on_epoch_end)
+
+
+def _bits(tree):
+  leaves, treedef = jax.tree.flatten(tree)
+  return treedef, [(np.asarray(x).dtype, np.asarray(x).shape, np.asarray(x).tobytes())
+                   for x in leaves]
+
+
+def assert_identical(a, b):
+  assert _bits(a) == _bits(b)
+
+
+def _strip_seconds(history):
+  return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+@pytest.fixture(scope="module")
+def reference_run():
+  return run_reference()
+
+
+@jax.jit
+def _loss_and_grad(params, graph):
+  def loss(p):
+    return meta.weighted_loss(meta.phase1(CELL, {"params": p}, graph, 3)[1])
+  return jax.value_and_grad(loss)(params)
+
+
+# The update reads lr / decay / eps from the state, so this one transformation applies
+# the states of any config's make_optimizer (one compilation for all tests).
+_OPT = train.make_optimizer(train.TrainConfig(), VARIABLES["params"])
+
+
+@jax.jit
+def _apply_update(params, opt_state, grads):
+  updates, opt_state = _OPT.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+# ------------------------------------------------------------------------- optimizer
+
+
+def test_rmsprop_matches_pytorch_semantics():
+  rng = np.random.default_rng(0)
+  # |p| < 0.5 so that float32 spacing (< 6e-8) leaves room for the 1e-7 tolerance
+  params = {"cell": {"w": rng.uniform(-0.5, 0.4, size=(3, 2)).astype(np.float32)},
+            "mapping": {"kernel": rng.uniform(-0.4, 0.4, size=(4,)).astype(np.float32)}}
+  grads = [jax.tree.map(lambda x: rng.normal(size=x.shape).astype(np.float32), params)
+           for _ in range(3)]
+  lrs = {"cell": 1e-3, "mapping": 3e-3}
+  config = train.TrainConfig(lr_sequence=lrs["cell"], lr_mapping=lrs["mapping"])
+  opt = train.make_optimizer(config, params)
+  state = opt.init(params)
+  p = jax.tree.map(jnp.asarray, params)
+  for g in grads:
+    updates, state = opt.update(jax.tree.map(jnp.asarray, g), state, p)
+    p = optax.apply_updates(p, updates)
+
+  # hand-written PyTorch RMSprop, in float32 like torch:
+  # v = a v + (1 - a) g^2 (v0 = 0), p -= lr g / (sqrt(v) + eps)
+  f32 = np.float32
+  for group, leaf in (("cell", "w"), ("mapping", "kernel")):
+    ref = params[group][leaf].copy()
+    v = np.zeros_like(ref)
+    for g in grads:
+      gg = g[group][leaf]
+      v = f32(0.99) * v + f32(0.01) * gg * gg
+      ref = ref - f32(lrs[group]) * gg / (np.sqrt(v) + f32(1e-8))
+    assert ref.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(p[group][leaf]), ref, rtol=0, atol=1e-7)
+    assert np.abs(ref - params[group][leaf]).min() > 1e-3  # it really moved
+
+    if HAVE_TORCH:
+      import torch
+      t = torch.tensor(params[group][leaf], requires_grad=True)
+      topt = torch.optim.RMSprop([t], lr=lrs[group], alpha=0.99, eps=1e-8)
+      for g in grads:
+        t.grad = torch.tensor(g[group][leaf])
+        topt.step()
+      np.testing.assert_allclose(np.asarray(p[group][leaf]), t.detach().numpy(), rtol=0,
+                                 atol=1e-7)
+
+  assert train.learning_rates(state) == pytest.approx({"sequence": 1e-3, "mapping": 3e-3})
+  state2 = train.set_learning_rates(state, lr_sequence=5e-3, lr_mapping=0.0)
+  assert train.learning_rates(state2) == pytest.approx({"sequence": 5e-3, "mapping": 0.0})
+  assert jax.tree.structure(state2) == jax.tree.structure(state)
+
+
+# --------------------------------------------------------------------------- plateau
+
+
+def test_plateau_hand_computed_sequence():
+  cfg = train.TrainConfig(lr_sequence=1e-3, lr_mapping=4e-7, plateau_factor=0.5,
+                          plateau_patience=2, plateau_threshold=0.1, min_lr=3e-7)
+  s = train.plateau_init(cfg)
+  assert (s.best, s.num_bad_epochs) == (math.inf, 0)
+  trace = []
+  # improvement iff v < best * 0.9; a reduction on the 3rd bad epoch in a row (> 2)
+  for v in (10.0, 9.5, 9.5, 9.2, 8.0, 7.5, 7.4, 7.3, 7.3, 7.3, 7.3):
+    s = train.plateau_update(s, v, cfg)
+    trace.append((s.best, s.num_bad_epochs, s.lr_sequence, s.lr_mapping))
+  expected = [
+      (10.0, 0, 1e-3, 4e-7),      # first value always improves on inf
+      (10.0, 1, 1e-3, 4e-7),      # 9.5 is not < 9.0
+      (10.0, 2, 1e-3, 4e-7),
+      (10.0, 0, 5e-4, 3e-7),      # reduce; mapping max(2e-7, min_lr 3e-7) = 3e-7
+      (8.0, 0, 5e-4, 3e-7),       # 8.0 < 9.0
+      (8.0, 1, 5e-4, 3e-7),       # 7.5 is not < 7.2
+      (8.0, 2, 5e-4, 3e-7),
+      (8.0, 0, 2.5e-4, 3e-7),     # reduce; mapping already at min_lr stays
+      (8.0, 1, 2.5e-4, 3e-7),
+      (8.0, 2, 2.5e-4, 3e-7),
+      (8.0, 0, 1.25e-4, 3e-7),
+  ]
+  assert trace == expected
+  assert s.num_reductions == 3
+
+  # torch's relative threshold on negative losses: best * (1 - thr) lies above best, so
+  # a slightly worse value still counts as an improvement and replaces best.
+  cfg = train.TrainConfig(plateau_patience=0, plateau_threshold=1e-3)
+  s = train.plateau_update(train.plateau_init(cfg), -10.0, cfg)
+  s = train.plateau_update(s, -9.995, cfg)
+  assert (s.best, s.num_bad_epochs, s.lr_sequence) == (-9.995, 0, 6e-6)
+  s = train.plateau_update(s, -9.9, cfg)  # worse by more than 0.1 %: bad -> reduce
+  assert (s.best, s.num_bad_epochs, s.lr_sequence, s.lr_mapping) == (-9.995, 0, 3e-6, 5e-5)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_plateau_matches_torch_reduce_lr_on_plateau():
+  import torch
+  rng = np.random.default_rng(1)
+  # negative losses that improve, stall, wobble and worsen (as in this project)
+  vals = list(-3.0 - np.cumsum(rng.exponential(0.02, 15)))
+  vals += [vals[-1] * (1 - d) for d in rng.uniform(-2e-3, 2e-3, 30)]
+  vals += list(vals[-1] + np.cumsum(rng.uniform(0, 0.05, 15)))
+  vals += [-1e-9, 0.0, 0.5, 0.4]
+  for patience, threshold in ((3, 1e-3), (0, 1e-2), (1, 0.0)):
+    cfg = train.TrainConfig(plateau_patience=patience, plateau_threshold=threshold)
+    w1, w2 = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([{"params": [w1], "lr": cfg.lr_sequence},
+                            {"params": [w2], "lr": cfg.lr_mapping}], lr=1.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        topt, mode="min", factor=cfg.plateau_factor, patience=patience,
+        threshold=threshold, threshold_mode="rel", cooldown=0, min_lr=cfg.min_lr, eps=1e-8)
+    s = train.plateau_init(cfg)
+    reductions = 0
+    for v in vals:
+      sched.step(float(v))
+      s = train.plateau_update(s, float(v), cfg)
+      lrs = [g["lr"] for g in topt.param_groups]
+      assert [s.lr_sequence, s.lr_mapping] == lrs
+      assert s.num_bad_epochs == sched.num_bad_epochs
+      assert s.best == sched.best
+    reductions = s.num_reductions
+    assert reductions >= 1  # the sequence exercised at least one reduction
+  assert s.lr_sequence == cfg.min_lr  # floored
+
+
+# ----------------------------------------------------------------------------- epochs
+
+
+def test_epoch_equals_loop_of_single_updates():
+  config = train.TrainConfig(steps=3, lr_sequence=1e-2, lr_mapping=1e-2)
+  params = VARIABLES["params"]
+  opt = train.make_optimizer(config, params)
+  state0 = opt.init(params)
+  new_params, _, losses = train.make_epoch_fn(CELL, config, {})(params, state0, TRAIN)
+  assert losses.shape == (3,)
+
+  p, s, ref_losses = params, state0, []
+  for g in graphs.unstack(TRAIN):
+    loss, grads = _loss_and_grad(p, g)
+    p, s = _apply_update(p, s, grads)
+    ref_losses.append(float(loss))
+  np.testing.assert_allclose(np.asarray(losses), ref_losses, rtol=0, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+  moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+              zip(jax.tree.leaves(new_params), jax.tree.leaves(params)))
+  assert moved > 1e-3
+
+
+def test_loss_decreases_and_history(reference_run):
+  h = reference_run.history
+  assert [r["epoch"] for r in h] == [1, 2, 3, 4]
+  assert set(h[0]) == {"epoch", "train_loss", "val_loss", "lr_sequence", "lr_mapping",
+                       "seconds"}
+  train_losses = [r["train_loss"] for r in h]
+  assert all(b < a for a, b in zip(train_losses, train_losses[1:]))
+  assert train_losses[-1] < train_losses[0] - 1e-2
+  assert reference_run.stopped == "max_epochs"
+  # the plateau schedule fired: some later epoch ran with a halved lr
+  assert h[0]["lr_sequence"] == 2e-2 and min(r["lr_sequence"] for r in h) <= 1e-2
+  assert all(r["lr_sequence"] == r["lr_mapping"] for r in h)
+  # the result's variables are the best-validation params
+  val = train.make_val_fn(CELL, REF_CONFIG, {})
+  best = min(h, key=lambda r: r["val_loss"])
+  assert reference_run.best_epoch == best["epoch"]
+  assert float(val(reference_run.variables["params"], VAL)) == best["val_loss"]
+  assert float(val(reference_run.last_variables["params"], VAL)) == h[-1]["val_loss"]
+
+
+def test_fit_is_deterministic(reference_run):
+  again = run_reference()
+  assert_identical(again.variables, reference_run.variables)
+  assert_identical(again.last_variables, reference_run.last_variables)
+  assert _strip_seconds(again.history) == _strip_seconds(reference_run.history)
+
+
+def test_minibatch_epoch_is_mean_of_per_graph_losses():
+  config = train.TrainConfig(steps=3, batch_size=2, lr_sequence=1e-2, lr_mapping=1e-2)
+  params = VARIABLES["params"]
+  opt = train.make_optimizer(config, params)
+  state0 = opt.init(params)
+  epoch = train.make_epoch_fn(CELL, config, {})
+  new_params, _, losses = epoch(params, state0, TRAIN)
+  # three graphs, batch 2: [g0, g1] then [g2] (padded with g0 at zero weight)
+  assert losses.shape == (2,)
+
+  g = graphs.unstack(TRAIN)
+  l0, d0 = _loss_and_grad(params, g[0])
+  l1, d1 = _loss_and_grad(params, g[1])
+  np.testing.assert_allclose(float(losses[0]), (float(l0) + float(l1)) / 2, atol=1e-6)
+  p, s = _apply_update(params, state0, jax.tree.map(lambda a, b: (a + b) / 2, d0, d1))
+  l2, d2 = _loss_and_grad(p, g[2])
+  np.testing.assert_allclose(float(losses[1]), float(l2), atol=1e-6)  # mask excludes pad
+  p, s = _apply_update(p, s, d2)
+  for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+
+
+def test_minibatch_accepts_a_sharded_batch_axis():
+  # Two virtual CPU devices need a fresh process (XLA reads the flag at start-up).
+  child = textwrap.dedent(f"""
+      import sys
+      sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+      import jax, numpy as np
+      from jax.sharding import Mesh, NamedSharding, PartitionSpec
+      import test_train as t
+      from jqmeta import graphs, train
+      assert jax.device_count() == 2, jax.devices()
+      batch = graphs.stack(graphs.unstack(t.TRAIN) + graphs.unstack(t.VAL)[:1])  # 2 per device
+      mesh = Mesh(np.array(jax.devices()), ("batch",))
+      sharded = jax.device_put(batch, NamedSharding(mesh, PartitionSpec("batch")))
+      assert len(sharded.edges.sharding.device_set) == 2
+      config = train.TrainConfig(steps=1, batch_size=3, lr_sequence=1e-2)  # 3 + 1 padded
+      params = t.VARIABLES["params"]
+      state = train.make_optimizer(config, params).init(params)
+      epoch = train.make_epoch_fn(t.CELL, config, {{}})
+      a = epoch(params, state, batch)
+      b = epoch(params, state, sharded)
+      for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=1e-6)
+      print("SHARDED-OK", a[2].shape)
+  """)
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") +
+                        " --xla_force_host_platform_device_count=2").strip())
+  out = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "SHARDED-OK (2,)" in out.stdout
+
+
+def test_group_learning_rates_qk_lstm_reference():
+  cell = models.create("qk_lstm", variant="reference")
+  params = meta.init(cell, jax.random.key(1))["params"]
+  labels = models.param_labels(params)
+  train_graphs = graphs.stack(graphs.unstack(TRAIN)[:1])  # steps=1: keeps compile short
+
+  def changed(lr_sequence, lr_mapping):
+    config = train.TrainConfig(steps=1, lr_sequence=lr_sequence, lr_mapping=lr_mapping)
+    state = train.make_optimizer(config, params).init(params)
+    new, _, _ = train.make_epoch_fn(cell, config, {})(params, state, train_graphs)
+    out = {"sequence": [], "mapping": []}
+    for lab, a, b in zip(jax.tree.leaves(labels), jax.tree.leaves(params),
+                         jax.tree.leaves(new)):
+      out[lab].append(not np.array_equal(np.asarray(a), np.asarray(b)))
+    return out
+
+  only_mapping = changed(0.0, 1e-2)
+  assert not any(only_mapping["sequence"]) and all(only_mapping["mapping"])
+  only_sequence = changed(1e-2, 0.0)
+  assert any(only_sequence["sequence"]) and not any(only_sequence["mapping"])
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+class _Interrupt(Exception):
+  pass
+
+
+def test_resume_in_process_is_bit_identical(tmp_path, reference_run):
+  def stop_after_two(record):
+    if record["epoch"] == 2:
+      raise _Interrupt
+
+  with pytest.raises(_Interrupt):
+    run_reference(tmp_path, on_epoch_end=stop_after_two)
+  stored = serialization.msgpack_restore((tmp_path / train.LAST_CHECKPOINT).read_bytes())
+  assert stored["epoch"] == 2
+  seen = []
+  resumed = run_reference(tmp_path, resume=True, on_epoch_end=lambda r: seen.append(r["epoch"]))
+  assert seen == [3, 4]
+  assert_identical(resumed.last_variables, reference_run.last_variables)
+  assert_identical(resumed.variables, reference_run.variables)
+  assert _strip_seconds(resumed.history) == _strip_seconds(reference_run.history)
+  assert (resumed.best_epoch, resumed.stopped) == (reference_run.best_epoch, "max_epochs")
+
+  # a finished run resumes to the same result without training; more epochs continue
+  again = run_reference(tmp_path, resume=True, on_epoch_end=lambda r: seen.append(r))
+  assert seen == [3, 4]
+  assert_identical(again.last_variables, reference_run.last_variables)
+  longer = run_reference(tmp_path, resume=True, epochs=5)
+  assert [r["epoch"] for r in longer.history] == [1, 2, 3, 4, 5]
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path, reference_run):
+  child = textwrap.dedent(f"""
+      import sys, time
+      sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+      import test_train
+      def linger(record):
+        if record["epoch"] >= 2:
+          time.sleep(600)
+      test_train.run_reference({str(tmp_path)!r}, on_epoch_end=linger)
+  """)
+  last = tmp_path / train.LAST_CHECKPOINT
+  proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+  try:
+    deadline = time.monotonic() + 240
+    while not last.exists():
+      if proc.poll() is not None:
+        pytest.fail(f"training child exited early ({proc.returncode}): "
+                    f"{proc.stderr.read().decode()[-2000:]}")
+      if time.monotonic() > deadline:
+        pytest.fail("training child wrote no checkpoint within 240 s")
+      time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+    proc.stderr.close()
+  assert proc.returncode == -signal.SIGKILL
+  killed_at = serialization.msgpack_restore(last.read_bytes())["epoch"]
+  assert 1 <= killed_at < REF_CONFIG.epochs
+  resumed = run_reference(tmp_path, resume=True)
+  assert_identical(resumed.last_variables, reference_run.last_variables)
+  assert_identical(resumed.variables, reference_run.variables)
+  assert _strip_seconds(resumed.history) == _strip_seconds(reference_run.history)
+  assert sorted(os.listdir(tmp_path)) == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT]
+
+
+def test_resume_refuses_mismatches(tmp_path):
+  with pytest.raises(ValueError, match="checkpoint_dir"):
+    train.fit(CELL, VARIABLES, TRAIN, VAL, REF_CONFIG, resume=True, progress=False)
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    run_reference(tmp_path, resume=True)
+  run_reference(tmp_path, epochs=1)
+  other = dataclasses.replace(REF_CONFIG, steps=4)
+  with pytest.raises(ValueError, match="steps"):
+    train.fit(CELL, VARIABLES, TRAIN, VAL, other, checkpoint_dir=tmp_path, resume=True,
+              progress=False)
+  cell2 = models.create("lstm", p=2)
+  with pytest.raises(ValueError, match="another model"):
+    train.fit(cell2, meta.init(cell2, jax.random.key(0)), TRAIN, VAL, REF_CONFIG,
+              checkpoint_dir=tmp_path, resume=True, progress=False)
+  with pytest.raises(ValueError, match="different structure"):
+    train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, meta.init(cell2, jax.random.key(0)))
+
+
+# ------------------------------------------------------------------------ checkpoints
+
+
+def test_checkpoints_are_atomic_and_always_loadable(tmp_path, reference_run, monkeypatch):
+  def check(record):
+    names = sorted(os.listdir(tmp_path))
+    assert names == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT], names
+    raw = serialization.msgpack_restore((tmp_path / train.LAST_CHECKPOINT).read_bytes())
+    assert raw["epoch"] == record["epoch"]
+    train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
+    train.load_checkpoint(tmp_path / train.LAST_CHECKPOINT, VARIABLES)
+
+  result = run_reference(tmp_path, on_epoch_end=check)
+  best = train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
+  assert_identical(best, result.variables)
+  assert_identical(train.load_checkpoint(tmp_path / train.LAST_CHECKPOINT, VARIABLES),
+                   result.last_variables)
+
+  # a write that fails at the rename leaves the old file intact and no temp file
+  before = {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}
+
+  def failing_replace(src, dst):
+    raise OSError("disk full (simulated)")
+
+  monkeypatch.setattr(train.os, "replace", failing_replace)
+  with pytest.raises(OSError, match="simulated"):
+    run_reference(tmp_path, epochs=1)
+  monkeypatch.undo()
+  assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before
+  assert_identical(train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES), best)
+
+  # stale temp files of a killed writer are cleaned up by the next run
+  (tmp_path / f".{train.LAST_CHECKPOINT}.abc123.tmp").write_bytes(b"partial")
+  run_reference(tmp_path, epochs=1)
+  assert sorted(os.listdir(tmp_path)) == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT]
+  with pytest.raises(ValueError, match="not a"):
+    (tmp_path / "junk.msgpack").write_bytes(b"\x00garbage")
+    train.load_checkpoint(tmp_path / "junk.msgpack", VARIABLES)
+
+
+def test_nan_guard_keeps_checkpoints(tmp_path):
+  run_reference(tmp_path, epochs=2)
+  files = {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}
+  nan_variables = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), VARIABLES)
+  with pytest.raises(train.TrainingDivergedError, match=r"epoch 1: 3 of 3 meta-losses") as e:
+    train.fit(CELL, nan_variables, TRAIN, VAL, REF_CONFIG, checkpoint_dir=tmp_path,
+              progress=False)
+  assert isinstance(e.value, ValueError) and e.value.epoch == 1
+  assert "best/last checkpoints are unchanged" in str(e.value)
+  assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == files
+  best = train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(best))
+
+  # a non-finite validation loss is caught too (training itself stays finite)
+  bad_val = VAL.replace(weights=VAL.weights * jnp.nan)
+  with pytest.raises(train.TrainingDivergedError, match="validation loss is nan"):
+    train.fit(CELL, VARIABLES, TRAIN, bad_val, REF_CONFIG, checkpoint_dir=tmp_path,
+              progress=False)
+  assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == files
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+def test_converged_stops_when_train_loss_is_flat():
+  config = dataclasses.replace(REF_CONFIG, epochs=10, lr_sequence=0.0, lr_mapping=0.0)
+  result = train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  assert result.stopped == "converged"
+  assert len(result.history) == 2 and result.best_epoch == 1
+  assert_identical(result.variables, VARIABLES)
+
+
+def test_early_stop_keeps_best_validation_params():
+  # a too-large lr: validation improves, then gets worse for `early_stop_patience` epochs
+  config = dataclasses.replace(REF_CONFIG, epochs=30, lr_sequence=3e-2, lr_mapping=3e-2,
+                               plateau_patience=3, plateau_threshold=1e-3,
+                               early_stop_patience=2, conv_tol=0.0)
+  result = train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  h = result.history
+  assert result.stopped == "early_stop"
+  assert len(h) == result.best_epoch + 2 and result.best_epoch > 1
+  best_val = h[result.best_epoch - 1]["val_loss"]
+  assert best_val == min(r["val_loss"] for r in h) == result.best_val_loss
+  assert all(r["val_loss"] >= best_val for r in h[result.best_epoch:])
+  val = train.make_val_fn(CELL, config, {})
+  assert float(val(result.variables["params"], VAL)) == best_val
+  assert float(val(result.last_variables["params"], VAL)) == h[-1]["val_loss"] != best_val
+
+
+# ------------------------------------------------------------------ config and output
+
+
+@pytest.mark.parametrize("field, value", [
+    ("lr_sequence", -1e-3), ("lr_mapping", float("nan")), ("decay", 1.0), ("eps", 0.0),
+    ("epochs", 0), ("steps", 0), ("loss", "mse"), ("batch_size", 0),
+    ("plateau_factor", 1.0), ("plateau_patience", -1), ("plateau_threshold", -0.1),
+    ("min_lr", -1e-9), ("early_stop_patience", 0), ("conv_tol", float("inf")),
+    ("method", "exact"),
+])
+def test_bad_config_values_raise_value_error(field, value):
+  with pytest.raises(ValueError, match=field):
+    train.TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", 2.5), ("lr_sequence", "1e-3"), ("batch_size", True)])
+def test_bad_config_types_raise_type_error(field, value):
+  with pytest.raises(TypeError, match=field):
+    train.TrainConfig(**{field: value})
+
+
+def test_bad_arguments():
+  with pytest.raises(TypeError, match="train_graphs"):
+    train.fit(CELL, VARIABLES, "graphs", VAL, REF_CONFIG, progress=False)
+  with pytest.raises(ValueError, match="one batch axis"):
+    train.fit(CELL, VARIABLES, graphs.unstack(TRAIN)[0], VAL, REF_CONFIG, progress=False)
+  with pytest.raises(TypeError, match="TrainConfig"):
+    train.fit(CELL, VARIABLES, TRAIN, VAL, {"epochs": 2}, progress=False)
+
+
+def test_progress_bar_output(capsys):
+  config = dataclasses.replace(REF_CONFIG, epochs=1)
+  train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  assert capsys.readouterr() == ("", "")
+  train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=True)
+  err = capsys.readouterr().err
+  for token in ("epoch 1/1", "loss", "val", "lr_seq 2.00e-02", "lr_map 2.00e-02"):
+    assert token in err
