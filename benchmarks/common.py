@@ -42,6 +42,7 @@ __all__ = [
     "fmt_s",
     "load_graph_splits",
     "random_graphs",
+    "stack_graphs",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -216,3 +217,22 @@ def load_graph_splits() -> tuple[dict, str]:
   val = random_graphs(10, 5, seed=99)
   return ({"train_data": train, "val_data": val, "test_data": test},
           "random G(n, 0.5) fallback (../shared/reference missing)")
+
+
+def stack_graphs(nx_graphs: Sequence[Any]):
+  """Batched ``jqmeta.graphs.Graph`` of networkx graphs, padded to common shapes.
+
+  Same result as ``graphs.stack([graphs.from_networkx(G) ...])`` up to the edge
+  capacity, but each graph is converted at the final padded size and the leaves are
+  stacked in numpy (``graphs.stack`` pads and stacks with one small jax op per graph:
+  20 s for the 1008 training graphs on a shared 2-core CPU, vs 0.7 s here).
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jqmeta import graphs  # pylint: disable=import-outside-toplevel
+  nx_graphs = list(nx_graphs)
+  N = max(G.number_of_nodes() for G in nx_graphs)
+  E = max(max(G.number_of_edges() for G in nx_graphs), 1)
+  singles = [graphs.from_networkx(G, n_qubits=N, max_edges=E) for G in nx_graphs]
+  return jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])), *singles)

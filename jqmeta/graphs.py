@@ -150,20 +150,20 @@ def from_networkx(G: nx.Graph, *, n_qubits: int | None = None, max_edges: int | 
   )
 
 
-def _pad(g: Graph, N: int, E: int) -> Graph:
+def _padded_fields(g: Graph, N: int, E: int) -> dict[str, np.ndarray]:
+  """Host-side (numpy) padded copies of one graph's array fields."""
   if g.batch_shape:
     raise ValueError("stack() expects unbatched graphs; got a graph with batch shape "
                      f"{g.batch_shape}")
   e_pad = E - g.max_edges
-  return Graph(
-      edges=jnp.pad(g.edges, ((0, e_pad), (0, 0))),
-      weights=jnp.pad(g.weights, (0, e_pad)),
-      triangles=jnp.pad(g.triangles, (0, e_pad)),
-      degrees=jnp.pad(g.degrees, (0, N - g.n_qubits)),
-      n_nodes=g.n_nodes,
-      n_edges=g.n_edges,
-      n_qubits=N,
-  )
+  return {
+      "edges": np.pad(np.asarray(g.edges), ((0, e_pad), (0, 0))),
+      "weights": np.pad(np.asarray(g.weights), (0, e_pad)),
+      "triangles": np.pad(np.asarray(g.triangles), (0, e_pad)),
+      "degrees": np.pad(np.asarray(g.degrees), (0, N - g.n_qubits)),
+      "n_nodes": np.asarray(g.n_nodes),
+      "n_edges": np.asarray(g.n_edges),
+  }
 
 
 def stack(graphs: Sequence[Graph]) -> Graph:
@@ -191,8 +191,9 @@ def stack(graphs: Sequence[Graph]) -> Graph:
                       "convert networkx graphs with graphs.from_networkx first")
   N = max(g.n_qubits for g in graphs)
   E = max(g.max_edges for g in graphs)
-  padded = [_pad(g, N, E) for g in graphs]
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *padded)
+  padded = [_padded_fields(g, N, E) for g in graphs]  # pad on the host, one transfer
+  return Graph(**{k: jnp.asarray(np.stack([p[k] for p in padded])) for k in padded[0]},
+               n_qubits=N)
 
 
 def unstack(batch: Graph) -> list[Graph]:

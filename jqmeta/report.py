@@ -145,8 +145,10 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
   from jqmeta import graphs, qaoa
 
   g = graphs.from_networkx(graph_nx)
-  gammas = np.linspace(-np.pi / 2, np.pi / 2, resolution)
+  gammas = np.linspace(-np.pi, np.pi, resolution)
   betas = np.linspace(-np.pi / 4, np.pi / 4, resolution)
+  # The p=1 energy has period pi/2 in beta: fold every point into the window.
+  fold = lambda a: np.stack([a[..., 0], (a[..., 1] + np.pi / 4) % (np.pi / 2) - np.pi / 4], -1)
   G_, B_ = np.meshgrid(gammas, betas)
   grid = jnp.asarray(np.stack([G_.ravel(), B_.ravel()], axis=1)[:, :, None], jnp.float32)
   energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, g)))(grid)
@@ -154,13 +156,16 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
   im = ax.contourf(G_, B_, np.asarray(energy).reshape(G_.shape), levels=30, cmap="viridis")
   fig.colorbar(im, ax=ax, label="<H_C>")
   for name, traj in paths.items():
-    traj = np.asarray(traj).reshape(len(traj), 2)
+    traj = fold(np.asarray(traj).reshape(len(traj), 2))
     ax.plot(traj[:, 0], traj[:, 1], ".-", label=_NAMES[name], lw=1.2)
-  ax.plot(*np.asarray(fixed).ravel()[:2], "w*", ms=12, label="fixed angles")
-  ax.plot(*np.asarray(optimum).ravel()[:2], "rx", ms=10, label="p=1 optimum")
+    ax.plot(traj[-1, 0], traj[-1, 1], "o", mfc="none", mec="k", ms=7)
+  ax.plot(*fold(np.asarray(fixed).reshape(2)), "*", mfc="w", mec="k", ms=13, label="fixed angles")
+  ax.plot(*fold(np.asarray(optimum).reshape(2)), "X", mfc="r", mec="k", ms=10,
+          label="p=1 optimum")
   ax.set_xlabel("gamma")
   ax.set_ylabel("beta")
-  ax.set_title(f"p=1 landscape, n={graph_nx.number_of_nodes()}, m={graph_nx.number_of_edges()}")
+  ax.set_title(f"p=1 landscape, n={graph_nx.number_of_nodes()}, m={graph_nx.number_of_edges()}"
+               " (beta folded mod pi/2; circles: step 10)")
   ax.legend(fontsize=7, loc="upper right")
   fig.tight_layout()
   fig.savefig(path, dpi=120)
