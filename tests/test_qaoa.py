@@ -248,3 +248,18 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
   monkeypatch.setenv(qaoa.MEMORY_LIMIT_ENV, "lots")
   with pytest.raises(ValueError, match="number of bytes"):
     qaoa.memory_limit()
+
+
+@pytest.mark.parametrize("seed,p", [(0, 1), (1, 3)])
+def test_gradient_wrt_edge_weights_matches_finite_differences(seed, p):
+  G = random_graph(seed, 6, weighted=True)
+  with jax.enable_x64(True):
+    g = graphs.from_networkx(G)
+    a = jnp.asarray(_angles(seed, p, np.float64))
+    f = lambda w: qaoa.energy(a, g.replace(weights=w))
+    grad = np.asarray(jax.jit(jax.grad(f))(g.weights))
+    eps = 1e-6
+    for k in range(int(g.n_edges)):
+      d = jnp.zeros_like(g.weights).at[k].set(eps)
+      fd = (float(f(g.weights + d)) - float(f(g.weights - d))) / (2 * eps)
+      assert abs(grad[k] - fd) < 1e-6
