@@ -48,13 +48,20 @@ other JAX call::
   python my_script.py                               python my_script.py
 
 where ``my_script.py`` calls ``parallel.initialize_distributed()`` first (flags
-override the environment: ``initialize_distributed("host0:1234", 2, 0)``).  A
-``jqmeta`` sub-command that supports several processes does the same when
-``JQMETA_COORDINATOR`` is set.  After initialization ``make_mesh()`` spans all global
-devices; every process must run the same program on the same (host-side) batch; each
-feeds only its own devices, and :func:`to_host` gathers results on every process.
-On CPU the cross-process collectives use gloo (JAX's default CPU collectives); the
-two-process test in ``tests/test_parallel.py`` runs exactly this over 127.0.0.1.
+override the environment: ``initialize_distributed("host0:1234", 2, 0)``).  For a
+quick check on one machine, two processes over loopback (as ``tests/test_parallel.py``
+does, 2 forced CPU devices each)::
+
+  export XLA_FLAGS=--xla_force_host_platform_device_count=2 JAX_PLATFORMS=cpu
+  JQMETA_COORDINATOR=127.0.0.1:1234 JQMETA_NUM_PROCESSES=2 JQMETA_PROCESS_ID=0 python my_script.py &
+  JQMETA_COORDINATOR=127.0.0.1:1234 JQMETA_NUM_PROCESSES=2 JQMETA_PROCESS_ID=1 python my_script.py
+
+After initialization ``make_mesh()`` spans all global devices (4 above).  Every
+process runs the same program on the same host-side batch and feeds only its own
+devices; :func:`to_host` gathers results on every process.  On CPU the cross-process
+collectives use gloo (JAX's default CPU collectives; verified with jax 0.10.2).  The
+``jqmeta`` command line does not call :func:`initialize_distributed` by itself: a
+sub-command that should run on several processes must call it first.
 
 Example:
   >>> import jax.numpy as jnp, networkx as nx

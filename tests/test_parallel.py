@@ -37,17 +37,47 @@ def _child_env(n_devices: int, **extra) -> dict:
   return env
 
 
-def _run_child(code: str, tmp_path, n_devices: int = 8) -> subprocess.CompletedProcess:
-  script = tmp_path / "child.py"
-  script.write_text(textwrap.dedent(code))
+def _popen(script, env) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, str(script)], env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait(procs, timeout: int, what: str):
+  """``[(returncode, stdout, stderr)]``; kills them all and fails on a timeout."""
+  outputs = []
   try:
-    proc = subprocess.run([sys.executable, str(script)], env=_child_env(n_devices),
-                          capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
-  except subprocess.TimeoutExpired as e:
-    pytest.fail(f"child process timed out after {CHILD_TIMEOUT_S}s; stderr tail:\n"
-                f"{(e.stderr or b'')[-3000:]}")
-  assert proc.returncode == 0, f"child failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-  return proc
+    for proc in procs:
+      outputs.append((proc.communicate(timeout=timeout), proc.returncode))
+  except subprocess.TimeoutExpired:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+    pytest.fail(f"{what} timed out after {timeout}s")
+  return [(rc, out, err) for (out, err), rc in outputs]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def launched(tmp_path_factory):
+  """Starts the 8-device child and the two loopback workers when the module starts, so
+  their compiles (mostly single-threaded) overlap with each other and with the
+  in-process tests; each subprocess test then waits for its own processes."""
+  tmp = tmp_path_factory.mktemp("parallel")
+  (tmp / "child.py").write_text(textwrap.dedent(EIGHT_DEVICES))
+  (tmp / "worker.py").write_text(textwrap.dedent(WORKER))
+  port = _free_port()
+  workers = [_popen(tmp / "worker.py",
+                    _child_env(2, **{parallel.COORDINATOR_ENV: f"127.0.0.1:{port}",
+                                     parallel.NUM_PROCESSES_ENV: "2",
+                                     parallel.PROCESS_ID_ENV: str(rank)}))
+             for rank in range(2)]
+  eight = _popen(tmp / "child.py", _child_env(8))
+  procs = {"eight": eight, "workers": workers, "port": port}
+  yield procs
+  for proc in [eight, *workers]:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
 
 
 # ---------------------------------------------------------------- in-process (1 device)
@@ -210,9 +240,10 @@ print("EIGHT_DEVICES_OK")
 """
 
 
-def test_sharded_equals_single_device_on_8_cpu_devices(tmp_path):
-  proc = _run_child(EIGHT_DEVICES, tmp_path)
-  assert "EIGHT_DEVICES_OK" in proc.stdout
+def test_sharded_equals_single_device_on_8_cpu_devices(launched):
+  [(rc, out, err)] = _wait([launched["eight"]], CHILD_TIMEOUT_S, "the 8-device child")
+  assert rc == 0, f"child failed:\n{out[-3000:]}\n{err[-6000:]}"
+  assert "EIGHT_DEVICES_OK" in out
 
 
 # ------------------------------------------------------------------ two processes
@@ -241,9 +272,10 @@ sys.stdout.flush()
 jax.distributed.shutdown()
 """
 
-# Substrings of errors that mean "this jax cannot do CPU collectives across processes".
-_UNSUPPORTED = ("collectives", "UNIMPLEMENTED", "not implemented", "not supported",
-                "Multiprocess computations aren't implemented", "gloo")
+# Substrings of errors that mean "this jax cannot do CPU collectives across processes"
+# (older jaxlibs: "Multiprocess computations aren't implemented on the CPU backend").
+_UNSUPPORTED = ("Multiprocess computations aren't implemented", "UNIMPLEMENTED",
+                "collectives are not supported", "CPU collectives")
 
 
 def _free_port() -> int:
@@ -252,35 +284,18 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_over_loopback(tmp_path):
-  script = tmp_path / "worker.py"
-  script.write_text(textwrap.dedent(WORKER))
-  port = _free_port()
-  procs = []
-  for rank in range(2):
-    env = _child_env(2, **{parallel.COORDINATOR_ENV: f"127.0.0.1:{port}",
-                           parallel.NUM_PROCESSES_ENV: "2",
-                           parallel.PROCESS_ID_ENV: str(rank)})
-    procs.append(subprocess.Popen([sys.executable, str(script)], env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-  outputs = []
-  try:
-    for proc in procs:
-      outputs.append(proc.communicate(timeout=MULTIPROCESS_TIMEOUT_S))
-  except subprocess.TimeoutExpired:
-    for proc in procs:
-      proc.kill()
-      proc.communicate()
-    pytest.fail(f"two-process run over 127.0.0.1:{port} timed out after "
-                f"{MULTIPROCESS_TIMEOUT_S}s")
+def test_two_processes_over_loopback(launched):
+  port = launched["port"]
+  outputs = _wait(launched["workers"], MULTIPROCESS_TIMEOUT_S,
+                  f"the two-process run over 127.0.0.1:{port}")
   results = []
-  for proc, (out, err) in zip(procs, outputs):
-    if proc.returncode != 0:
+  for rc, out, err in outputs:
+    if rc != 0:
       last = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["?"]
       if any(s in err for s in _UNSUPPORTED) and "RESULT" not in out:
         pytest.skip(f"jax {jax.__version__} cannot run CPU collectives across processes: "
                     f"{last[0]}")
-      pytest.fail(f"worker failed (rc {proc.returncode}):\n{out[-2000:]}\n{err[-4000:]}")
+      pytest.fail(f"worker failed (rc {rc}):\n{out[-2000:]}\n{err[-4000:]}")
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
     assert lines, f"worker printed no result:\n{out}\n{err[-2000:]}"
     results.append(json.loads(lines[-1][len("RESULT "):]))

@@ -1,0 +1,109 @@
+"""Smoke tests of the benchmark scripts: each runs in a subprocess with the hidden
+``--smoke`` flag (smallest settings) and must write JSON with the documented keys.
+The three subprocesses start together; no timing is asserted; each is bounded by a
+timeout.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+TIMEOUT_S = 240
+
+
+def _start(script: str, tmp_path: Path, *extra: str, env_extra=None):
+  out = tmp_path / f"{script}.json"
+  env = dict(os.environ)
+  env.setdefault("JAX_PLATFORMS", "cpu")
+  env.update(env_extra or {})
+  cmd = [sys.executable, str(BENCH / f"{script}.py"), "--quick", "--smoke", "--json", str(out),
+         *extra]
+  proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, cwd=BENCH.parent)
+  return script, proc, out
+
+
+def _result(started) -> dict:
+  script, proc, out = started
+  try:
+    stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.communicate()
+    pytest.fail(f"{script} --smoke did not finish within {TIMEOUT_S}s")
+  assert proc.returncode == 0, f"{script} failed:\n{stdout[-3000:]}\n{stderr[-5000:]}"
+  assert out.is_file(), f"{script} wrote no JSON:\n{stdout[-2000:]}"
+  return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """Starts the three scripts at once (compiles are mostly single-threaded)."""
+  tmp = tmp_path_factory.mktemp("bench")
+  started = {
+      "compare_pytorch": _start("compare_pytorch", tmp, "--md", str(tmp / "table.md"),
+                                "--png", str(tmp / "speedups.png")),
+      "scaling": _start("scaling", tmp, "--png", str(tmp / "scaling.png")),
+      # Two forced CPU devices: the single-device sweep and the jqmeta.parallel one.
+      "batch_sweep": _start("batch_sweep", tmp, "--devices", "all",
+                            env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+                                       "JAX_PLATFORMS": "cpu"}),
+  }
+  yield tmp, started
+  for _, proc, _ in started.values():
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+
+
+def _has(d: dict, *keys: str) -> None:
+  missing = [k for k in keys if k not in d]
+  assert not missing, f"missing keys {missing} in {sorted(d)}"
+
+
+def test_compare_pytorch_smoke(runs):
+  tmp, started = runs
+  md, png = tmp / "table.md", tmp / "speedups.png"
+  r = _result(started["compare_pytorch"])
+  _has(r, "qaoa_energy_grad", "meta_train_step", "epoch", "machine", "settings")
+  _has(r["qaoa_energy_grad"], "n10_p1")
+  _has(r["qaoa_energy_grad"]["n10_p1"], "jqmeta_s", "jqmeta_auto_s", "torch_s",
+       "pennylane_jax_s", "speedup")
+  assert r["qaoa_energy_grad"]["n10_p1"]["jqmeta_s"] > 0
+  _has(r["meta_train_step"], "lstm")
+  _has(r["meta_train_step"]["lstm"], "jqmeta_s", "torch_s", "speedup")
+  _has(r["epoch"], "lstm")
+  _has(r["epoch"]["lstm"], "jqmeta_s", "torch_s_estimated", "speedup")
+  _has(r["machine"], "jax", "cpu_count", "OMP_NUM_THREADS")
+  assert md.read_text().startswith("### QAOA energy + gradient")
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scaling_smoke(runs):
+  tmp, started = runs
+  png = tmp / "scaling.png"
+  r = _result(started["scaling"])
+  _has(r, "energy_grad", "compile_vs_p", "bandwidth", "achieved", "breakdown", "machine")
+  _has(r["energy_grad"], "n10_p1")
+  _has(r["energy_grad"]["n10_p1"], "median_s", "compile_s", "model_bytes", "xla_temp_bytes")
+  _has(r["compile_vs_p"], "cases", "max_over_min")
+  _has(r["bandwidth"], "floor_gb_per_s", "fault_cost_s", "ops")
+  assert r["bandwidth"]["floor_gb_per_s"] > 0
+  _has(r["achieved"], "cases", "model")
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_batch_sweep_smoke_sharded(runs):
+  _, started = runs
+  r = _result(started["batch_sweep"])
+  _has(r, "throughput", "settings", "machine")
+  assert r["settings"]["mesh_size"] == 2
+  entry = r["throughput"]["p1"]
+  _has(entry, "rows", "saturation", "sharded_saturation")
+  assert [row["batch"] for row in entry["rows"]] == [1, 8]
+  for row in entry["rows"]:
+    _has(row, "graphs_per_s", "speedup_vs_batch1", "sharded_graphs_per_s", "compile_s")
