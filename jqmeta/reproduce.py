@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
-from jqmeta import evaluate, graphs, interop, meta, models, qaoa, report, train
+from jqmeta import evaluate, graphs, interop, meta, models, parallel, qaoa, report, train
 
 __all__ = ["default_dataset", "load_splits", "run", "METHODS", "LEARNED", "BASELINES",
            "PAPER_SIZES"]
@@ -96,6 +96,11 @@ def _is_unweighted(gs) -> bool:
   return all(d.get("weight", 1) == 1 for G in gs for _, _, d in G.edges(data=True))
 
 
+def _batched(fn, mesh):
+  """``jit(vmap(fn))``, or its sharded version over ``mesh`` (see jqmeta.parallel)."""
+  return jax.jit(jax.vmap(fn)) if mesh is None else parallel.sharded_map(fn, mesh)
+
+
 def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str = "reference",
         seed: int = 0, epochs: Optional[int] = None, p: int = 1, progress: bool = True,
         mesh=None) -> dict[str, Any]:
@@ -158,8 +163,8 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
     fitted = train.fit(cell, variables, train_b, val_b, config,
                        checkpoint_dir=out / "checkpoints" / name, progress=progress)
     train_s = time.perf_counter() - t0
-    phase1 = jax.jit(jax.vmap(lambda g, v=fitted.variables, c=cell: meta.phase1(
-        c, v, g, steps=config.steps, method=method)))
+    phase1 = _batched(lambda g, v=fitted.variables, c=cell: meta.phase1(
+        c, v, g, steps=config.steps, method=method), mesh)
     paths[name] = np.asarray(phase1(test_b)[0])
     training[name] = {"epochs": len(fitted.history), "best_epoch": fitted.best_epoch,
                       "stopped": fitted.stopped, "seconds": round(train_s, 2),
@@ -177,14 +182,19 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
   # the size of the published stopping tolerance.
   with jax.enable_x64(True):
     test64 = graphs.stack([graphs.from_networkx(G_) for G_ in test_nx])
-    max_cuts = np.asarray(batch_max_cut(test64))
-    opt = jax.jit(jax.vmap(lambda g: evaluate.p1_optimum(g, method=method)))(test64)
+    max_cuts = np.asarray(_batched(qaoa.max_cut, mesh)(test64))
+    opt = _batched(lambda g: evaluate.p1_optimum(g, method=method), mesh)(test64)
     opt_angles = np.asarray(opt[0])
     lap("p1_optimum")
     phase2 = dict(lr=1e-3, max_iter=30 if quick else 300, tol=1e-6, method=method)
-    run2 = lambda first, start: evaluate.evaluate_method(
-        None if first is None else np.asarray(first, np.float64),
-        np.asarray(start, np.float64), test64, max_cuts, **phase2)
+    def run2(first, start):
+      args = (None if first is None else np.asarray(first, np.float64),
+              np.asarray(start, np.float64), test64, max_cuts)
+      if mesh is not None:  # pad to the device count and split the batch axis
+        args = parallel.shard_batch(parallel.pad_batch(args, len(mesh.devices.flat))[0], mesh)
+      res = evaluate.evaluate_method(*args, **phase2)
+      return {k: (v if v is None or np.ndim(v) == 0 else np.asarray(v)[:G])
+              for k, v in res.items()}
     results: dict[str, dict] = {name: run2(a, a[:, -1]) for name, a in paths.items()}
     rand = [run2(None, s) for s in starts]
     results["random"] = {k: (v if v is None or np.ndim(v) == 0
