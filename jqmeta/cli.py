@@ -182,7 +182,17 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-  """The ``jqmeta`` argument parser with every sub-command."""
+  """The ``jqmeta`` argument parser with every sub-command.
+
+  Returns:
+    an ``argparse.ArgumentParser``; ``args.command`` names the sub-command (``None``
+    when none is given).  No arrays are involved.
+
+  Example:
+    >>> args = build_parser().parse_args(["train", "--model", "lstm", "--epochs", "3"])
+    >>> args.command, args.model, args.epochs, args.variant
+    ('train', 'lstm', 3, 'reference')
+  """
   parser = argparse.ArgumentParser(
       prog="jqmeta",
       description="JAX-native meta-learned QAOA (Lin, Hsu, Chen 2025, reimplemented).")
@@ -193,7 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  """Runs ``jqmeta`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+  """Runs ``jqmeta`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+  ``0`` on success (also when no sub-command is given: the help is printed), ``2`` for
+  bad input (message on stderr); ``--help`` and argument errors exit through argparse
+  (``SystemExit``).  No arrays are involved.
+
+  Example:
+    >>> build_parser().parse_args(["info"]).command  # the sub-command main(["info"]) runs
+    'info'
+    >>> main(["evaluate", "--model", "lstm", "--checkpoint", "missing.msgpack"])  # bad input
+    2
+  """
   parser = build_parser()
   args = parser.parse_args(argv)
   if not args.command:

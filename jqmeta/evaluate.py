@@ -171,6 +171,16 @@ class Phase2Result(NamedTuple):
     n_iter: ``() int32``, SGD updates actually taken (``<= max_iter``).
     converged: ``() bool``, whether the stop rule fired (possibly at update
       ``max_iter`` itself).
+
+  ``costs`` and ``angles`` have the starting angles' dtype (float32, or float64 for
+  float64 angles with x64 enabled).
+
+  Example:
+    >>> import networkx as nx
+    >>> from jqmeta.graphs import from_networkx
+    >>> r = phase2_sgd(jnp.array([[0.3], [0.2]]), from_networkx(nx.path_graph(3)), max_iter=5)
+    >>> r.costs.shape, r.angles.shape, r.n_iter.dtype, r.converged.dtype
+    ((6,), (6, 2, 1), dtype('int32'), dtype('bool'))
   """
 
   costs: jax.Array

@@ -45,6 +45,16 @@ class Graph:
 
   Array fields gain a leading batch axis after :func:`stack`; ``n_qubits`` is
   static (part of the pytree structure) because it fixes compiled shapes.
+
+  Fields (unbatched): ``edges`` ``(E, 2) int32``, ``weights`` ``(E,)`` float32 (float64
+  with x64 enabled), ``triangles`` ``(E,) int32``, ``degrees`` ``(N,) int32``,
+  ``n_nodes`` / ``n_edges`` ``() int32``, ``n_qubits`` static ``int`` ``N``.
+
+  Example:
+    >>> import networkx as nx
+    >>> g = from_networkx(nx.path_graph(3))
+    >>> g.edges.shape, g.weights.dtype, g.degrees.tolist(), g.batch_shape
+    ((2, 2), dtype('float32'), [1, 2, 1], ())
   """
 
   edges: jax.Array  # (E, 2) int32
@@ -197,14 +207,44 @@ def stack(graphs: Sequence[Graph]) -> Graph:
 
 
 def unstack(batch: Graph) -> list[Graph]:
-  """Splits a batched ``Graph`` (one leading axis) into a list of padded graphs."""
+  """Splits a batched ``Graph`` (one leading axis) into a list of padded graphs.
+
+  Args:
+    batch: a ``Graph`` with batch shape ``(B,)`` (e.g. from :func:`stack`): ``edges``
+      ``(B, E, 2) int32``, ``weights`` ``(B, E)`` float, ``degrees`` ``(B, N) int32``, ...
+
+  Returns:
+    ``B`` unbatched graphs, each still padded to the batch's ``(N, E)`` (``edges``
+    ``(E, 2) int32``, ``weights`` ``(E,)`` float, ``degrees`` ``(N,) int32``).
+
+  Example:
+    >>> import networkx as nx
+    >>> b = stack([from_networkx(nx.path_graph(3)), from_networkx(nx.cycle_graph(4))])
+    >>> [(int(g.n_nodes), g.edges.shape) for g in unstack(b)]
+    [(3, (4, 2)), (4, (4, 2))]
+  """
   if len(batch.batch_shape) != 1:
     raise ValueError(f"unstack() expects exactly one batch axis, got {batch.batch_shape}")
   return [jax.tree.map(lambda x: x[i], batch) for i in range(batch.batch_shape[0])]
 
 
 def to_networkx(g: Graph) -> nx.Graph:
-  """Rebuilds an ``nx.Graph`` (nodes ``0..n_nodes-1``, ``weight`` attributes)."""
+  """Rebuilds an ``nx.Graph`` (nodes ``0..n_nodes-1``, ``weight`` attributes).
+
+  Args:
+    g: one unbatched ``Graph`` (``edges`` ``(E, 2) int32``, ``weights`` ``(E,)`` float);
+      padding rows and padded qubits are dropped.
+
+  Returns:
+    An ``nx.Graph`` with integer node labels and float ``weight`` edge attributes
+    (original node labels are not kept).
+
+  Example:
+    >>> import networkx as nx
+    >>> G = to_networkx(from_networkx(nx.Graph([("a", "b", {"weight": 2.5})])))
+    >>> list(G.edges(data="weight"))
+    [(0, 1, 2.5)]
+  """
   if g.batch_shape:
     raise ValueError("to_networkx() expects an unbatched graph")
   G = nx.Graph()
@@ -222,6 +262,13 @@ def erdos_renyi(rng: np.random.Generator, n: int, p: float, *, connected: bool =
 
   With ``connected=True`` (default) it redraws until the graph is connected, which is
   what random Max-Cut benchmarks use; raises ``ValueError`` if ``max_tries`` fail.
+  Returns a networkx graph on nodes ``0..n-1`` (no arrays; convert with
+  :func:`from_networkx`).  The same seeded ``rng`` state gives the same graph.
+
+  Example:
+    >>> G = erdos_renyi(np.random.default_rng(0), 6, 0.5)
+    >>> G.number_of_nodes(), nx.is_connected(G)
+    (6, True)
   """
   if not isinstance(rng, np.random.Generator):
     raise TypeError("rng must be a numpy.random.Generator (seeded explicitly)")

@@ -122,6 +122,10 @@ def reference_dir() -> Path:
 
   Returns:
     The path (it may not exist: check with ``.is_dir()``).
+
+  Example:
+    >>> reference_dir().parent.name, reference_dir().name
+    ('shared', 'reference')
   """
   return Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
@@ -733,11 +737,21 @@ def to_flax_params(state_dict: Mapping[str, np.ndarray], name: str) -> dict[str,
     stores ``kernel`` as ``(in, out)``, so ``kernel = weight.T``.
 
   Args:
-    state_dict: from :func:`read_state_dict`.
+    state_dict: from :func:`read_state_dict`: ``{key: ndarray}`` in PyTorch layout
+      (e.g. ``lstm.weight_ih_l0`` ``(8, 3)``, a ``Linear`` ``weight`` ``(out, in)``);
+      any real dtype, cast to float32.
     name: one of :data:`MODEL_NAMES` (see :func:`infer_model_name`).
 
   Returns:
-    The ``params`` pytree of ``models.create(name, variant="reference")``.
+    The ``params`` pytree of ``models.create(name, variant="reference")``: float32
+    ``jax.Array`` leaves, ``Dense`` layers as ``kernel`` ``(in, out)`` / ``bias``
+    ``(out,)``.
+
+  Example:
+    >>> shapes = {"weight_ih": (8, 3), "weight_hh": (8, 2), "bias_ih": (8,), "bias_hh": (8,)}
+    >>> params = to_flax_params({f"lstm.{k}_l0": np.ones(s) for k, s in shapes.items()}, "lstm")
+    >>> params["weight_ih"].shape, params["weight_ih"].dtype
+    ((8, 3), dtype('float32'))
   """
   import jax.numpy as jnp  # local: keep dataset I/O importable without touching jax
 

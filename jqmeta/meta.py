@@ -33,7 +33,22 @@ __all__ = [
 
 
 def init(model: nn.Module, key: jax.Array):
-  """Initial variables of a cell (``{"params": ..., [ "circuit": ...]}``)."""
+  """Initial variables of a cell (``{"params": ..., [ "circuit": ...]}``).
+
+  Args:
+    model: a cell from :func:`jqmeta.models.create`.
+    key: a ``jax.random.key``.
+
+  Returns:
+    ``{"params": ...}`` (plus ``"circuit"`` for the reference QLSTM): dict pytrees of
+    float32 arrays, e.g. QLSTM circuit weights ``(4, n_layers, n_qubits)``.
+
+  Example:
+    >>> from jqmeta import models
+    >>> variables = init(models.create("qlstm"), jax.random.key(0))
+    >>> sorted(variables), variables["circuit"]["weights"].shape
+    (['circuit', 'params'], (4, 1, 4))
+  """
   return model.init(key, model.initial_carry(), model.dummy_input())
 
 
@@ -56,7 +71,18 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
 
   Returns:
     ``(angles, costs)``: ``angles`` ``(steps, 2, p)`` (row 0 gammas, row 1 betas) and
-    ``costs`` ``(steps,)``, the energy after each step.
+    ``costs`` ``(steps,)``, the energy after each step; both float32 (float64 with x64
+    enabled).  Under ``vmap`` over a stacked batch of ``G`` graphs: ``(G, steps, 2, p)``
+    and ``(G, steps)``.
+
+  Example:
+    >>> import networkx as nx
+    >>> from jqmeta import graphs, models
+    >>> cell = models.create("lstm", p=2)
+    >>> angles, costs = phase1(cell, init(cell, jax.random.key(0)),
+    ...                        graphs.from_networkx(nx.cycle_graph(5)), steps=4)
+    >>> angles.shape, costs.shape, costs.dtype
+    ((4, 2, 2), (4,), dtype('float32'))
   """
   if int(steps) < 1:
     raise ValueError(f"steps must be >= 1, got {steps}")
@@ -77,14 +103,36 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
 
 
 def weighted_loss(costs: jax.Array) -> jax.Array:
-  """The paper's meta-loss ``(1/T) sum_t 0.1 t C_t`` over ``costs`` ``(T,)``."""
+  """The paper's meta-loss ``(1/T) sum_t 0.1 t C_t`` over ``costs`` ``(T,)``.
+
+  Args:
+    costs: ``(T,)`` float Phase I energies (or ``(..., T)``: the last axis is reduced).
+
+  Returns:
+    scalar (``(...)``) of the costs' dtype.
+
+  Example:
+    >>> float(weighted_loss(jnp.array([-1.0, -2.0])))  # (0.1 * -1 + 0.2 * -2) / 2
+    -0.25
+  """
   T = costs.shape[-1]
   w = 0.1 * jnp.arange(1, T + 1, dtype=costs.dtype)
   return jnp.sum(w * costs, axis=-1) / T
 
 
 def observed_improvement_loss(costs: jax.Array) -> jax.Array:
-  """Verdon et al.'s ``(1/T) sum_{t>=2} min(C_t - min_{j<t} C_j, 0)`` over ``(T,)``."""
+  """Verdon et al.'s ``(1/T) sum_{t>=2} min(C_t - min_{j<t} C_j, 0)`` over ``(T,)``.
+
+  Args:
+    costs: ``(T,)`` float Phase I energies (or ``(..., T)``: the last axis is reduced).
+
+  Returns:
+    scalar (``(...)``) of the costs' dtype, ``<= 0``.
+
+  Example:
+    >>> float(observed_improvement_loss(jnp.array([-1.0, -3.0, -2.0, -4.0])))  # (-2-1)/4
+    -0.75
+  """
   T = costs.shape[-1]
   best_before = lax.cummin(costs, axis=costs.ndim - 1)[..., :-1]
   return jnp.sum(jnp.minimum(costs[..., 1:] - best_before, 0.0), axis=-1) / T
@@ -97,7 +145,15 @@ LOSSES: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def meta_loss(name: str) -> Callable[[jax.Array], jax.Array]:
-  """Looks up a meta-loss by name (``"weighted"`` or ``"observed_improvement"``)."""
+  """Looks up a meta-loss by name (``"weighted"`` or ``"observed_improvement"``).
+
+  Returns:
+    the loss function, mapping ``(T,)`` float costs to a scalar of the same dtype.
+
+  Example:
+    >>> meta_loss("weighted") is weighted_loss
+    True
+  """
   if name not in LOSSES:
     raise ValueError(f"unknown meta-loss {name!r}; choose one of {sorted(LOSSES)}")
   return LOSSES[name]

@@ -112,6 +112,16 @@ class LSTMCell(nn.Module):
   Gates ``W_ih x + b_ih + W_hh h + b_hh`` in PyTorch order i, f, g, o; hidden size is
   ``2p``; ``h`` is returned as the angles.  Params ``weight_ih (8p, 1+2p)``,
   ``weight_hh (8p, 2p)``, ``bias_ih (8p,)``, ``bias_hh (8p,)`` (56 at p=1).
+
+  Shapes: ``carry`` :class:`LSTMCarry` of two ``(2p,)`` float32, ``x`` ``(1 + 2p,)``
+  float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)`` float32 (the new ``h``).
+
+  Example:
+    >>> cell = LSTMCell(p=2)
+    >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
+    >>> angles.shape, carry.c.shape, variables["params"]["weight_ih"].shape
+    ((4,), (4,), (16, 5))
   """
   p: int = 1
   variant: str = "reference"
@@ -161,6 +171,17 @@ class QuantumGateLSTMCell(nn.Module):
 
   f, i, o use sigmoid and g tanh; ``c = f c + i g``, ``h = o tanh(c)``; the
   ``mapping`` layer (``hidden -> 2p``) gives the angles, which are fed back.
+
+  Shapes: ``carry`` :class:`LSTMCarry` of two ``(hidden,)`` float32, ``x`` ``(1 + 2p,)``
+  float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)`` float32.  QLSTM circuit
+  weights are ``(4, n_layers, n_qubits)`` float32 (one block per gate).
+
+  Example:
+    >>> cell = QuantumGateLSTMCell(gate="vqc", p=1)  # reference QLSTM
+    >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
+    >>> angles.shape, carry.h.shape, variables["circuit"]["weights"].shape
+    ((2,), (3,), (4, 1, 4))
   """
   gate: str = "qk"
   p: int = 1
@@ -221,6 +242,16 @@ class QFWPCell(nn.Module):
   ``F = F_prev + outer(l, q)``; the circuit (:func:`jqmeta.circuits.fwp_circuit`) reads
   ``<Z_i>`` and ``post_mapping`` (``n_qubits -> 2p``) gives the angles.  Reference:
   ``F_prev`` is reset to zero every step (the published loop); corrected: carried.
+
+  Shapes: ``carry`` :class:`FWPCarry` with ``fast`` ``(depth, n_qubits)`` float32, ``x``
+  ``(1 + 2p,)`` float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)`` float32.
+
+  Example:
+    >>> cell = QFWPCell(variant="corrected")
+    >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
+    >>> angles.shape, carry.fast.shape
+    ((2,), (1, 2))
   """
   p: int = 1
   variant: str = "reference"
@@ -289,7 +320,21 @@ def create(name: str, *, variant: str = "reference", p: int = 1, **options: Any)
 
 
 def param_labels(params) -> Any:
-  """Pytree of ``"mapping"`` / ``"sequence"`` labels (for ``optax.multi_transform``)."""
+  """Pytree of ``"mapping"`` / ``"sequence"`` labels (for ``optax.multi_transform``).
+
+  Args:
+    params: ``variables["params"]``, a dict pytree of arrays (any shapes and dtypes).
+
+  Returns:
+    A pytree with the structure of ``params`` and ``str`` leaves: ``"mapping"`` under
+    the top-level ``mapping`` layer, ``"sequence"`` everywhere else.
+
+  Example:
+    >>> cell = create("qk_lstm")
+    >>> params = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())["params"]
+    >>> {k: v["kernel"] for k, v in param_labels(params).items()}
+    {'clayer_in': 'sequence', 'clayer_out': 'sequence', 'mapping': 'mapping'}
+  """
   return {k: jax.tree.map(lambda _: MAPPING if k == MAPPING else "sequence", v)
           for k, v in params.items()}
 
@@ -297,8 +342,16 @@ def param_labels(params) -> Any:
 def count_params(params) -> dict[str, int]:
   """Counts trainable parameters: ``{"sequence": ..., "mapping": ..., "total": ...}``.
 
-  ``params`` is ``variables["params"]``; the mapping group is the top-level
-  ``mapping`` layer (QK-LSTM / QLSTM), everything else is the sequence model.
+  ``params`` is ``variables["params"]`` (a dict pytree of arrays of any shape and
+  dtype; each leaf counts ``np.size`` elements); the mapping group is the top-level
+  ``mapping`` layer (QK-LSTM / QLSTM), everything else is the sequence model.  The
+  counts are Python ``int``.
+
+  Example:
+    >>> cell = create("qk_lstm")
+    >>> params = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())["params"]
+    >>> count_params(params)
+    {'sequence': 43, 'mapping': 8, 'total': 51}
   """
   labels = jax.tree.leaves(param_labels(params))
   sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]

@@ -69,6 +69,16 @@ def memory_limit(limit: Optional[int] = None) -> int:
   Resolution order: the explicit ``limit``; the environment variable
   ``JQMETA_MEMORY_LIMIT`` (bytes); else half the memory of the default device
   (``bytes_limit`` on accelerators, physical RAM on CPU).
+
+  Args:
+    limit: optional positive ``int`` number of bytes (wins over everything else).
+
+  Returns:
+    The budget as a Python ``int`` (bytes).
+
+  Example:
+    >>> memory_limit(2**30)  # an explicit limit wins over the environment and device
+    1073741824
   """
   if limit is not None:
     if int(limit) <= 0:
@@ -104,6 +114,18 @@ def statevector_bytes(n_qubits: int, p: int = 1, dtype=jnp.complex64) -> int:
 
   Counts the state, the cut diagonal and the per-layer residuals kept for the
   backward pass (``p + 4`` complex vectors and two real ones of length ``2**n``).
+
+  Args:
+    n_qubits: statevector qubit count ``N`` (the state is ``(2**N,)`` of ``dtype``).
+    p: QAOA depth.
+    dtype: complex statevector dtype (complex64 by default; complex128 doubles it).
+
+  Returns:
+    Python ``int`` bytes.
+
+  Example:
+    >>> statevector_bytes(10)  # 2**10 * (8 * (1 + 4) + 8)
+    49152
   """
   itemsize = jnp.dtype(dtype).itemsize
   return (2**int(n_qubits)) * (itemsize * (int(p) + 4) + itemsize)
@@ -126,6 +148,18 @@ def check_angles(angles) -> jax.Array:
   Raises ``TypeError`` for complex/non-numeric input and ``ValueError`` for any shape
   other than ``(2, p)`` with ``p >= 1`` (a flat ``(2p,)`` vector must be reshaped by
   the caller: ``angles.reshape(2, p)``).
+
+  Args:
+    angles: ``(2, p)`` real array-like (list, numpy or JAX; int or float).
+
+  Returns:
+    ``(2, p)`` JAX float array: float input keeps its dtype, integer input becomes the
+    default float (float32, float64 with x64 enabled).
+
+  Example:
+    >>> a = check_angles([[0.1, 0.2], [0.3, 0.4]])
+    >>> a.shape, a.dtype
+    ((2, 2), dtype('float32'))
   """
   if isinstance(angles, (list, tuple)):
     angles = np.asarray(angles)
@@ -405,7 +439,22 @@ def energy(angles, graph: Graph, *, method: str = "statevector",
 
 
 def expected_cut(angles, graph: Graph, **kwargs) -> jax.Array:
-  """Expected cut weight ``E[cut] = -energy(angles, graph)``; same arguments."""
+  """Expected cut weight ``E[cut] = -energy(angles, graph)``; same arguments.
+
+  Args:
+    angles: ``(2, p)`` float (row 0 gammas, row 1 betas).
+    graph: one ``Graph``.
+    **kwargs: forwarded to :func:`energy` (``method``, ``memory_limit_bytes``).
+
+  Returns:
+    scalar float (the angles' dtype), ``>= 0`` for non-negative weights.
+
+  Example:
+    >>> import jax.numpy as jnp, networkx as nx
+    >>> from jqmeta import graphs
+    >>> float(expected_cut(jnp.zeros((2, 1)), graphs.from_networkx(nx.cycle_graph(4))))
+    2.0
+  """
   return -energy(angles, graph, **kwargs)
 
 

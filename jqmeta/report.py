@@ -60,8 +60,26 @@ def summarize(results: dict[str, dict], sizes_by_method: dict[str, np.ndarray],
               random_cut: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
   """Table II/III numbers from per-graph results of :func:`evaluate.evaluate_method`.
 
+  Args:
+    results: ``{method: evaluate_method(...) dict}``; reads ``ratio_phase1`` (``(G,)``
+      float or ``None``), ``ratio_phase2`` (``(G,)`` float), ``rel_error_curve``
+      (``(G, T)`` float) and ``curve_first_step`` (default 1).
+    sizes_by_method: ``{method: (G,) int}`` node count of each result row (``(2G,)``
+      for two pooled random seeds).
+    random_cut: ``(G,)`` float uniformly-random-cut ratios of the test graphs.
+    sizes: ``(G,)`` int node counts of the test graphs.
+
   Returns ``{"table3": {method: {n: {"phase1": [mean, std] | None, "phase2": [...]}}},
-  "table2": {method: {n: iterations}}, "random_cut_ratio": {n: [mean, std]}}``.
+  "table2": {method: {n: iterations}}, "random_cut_ratio": {n: [mean, std]}}``, all
+  Python ``int`` / ``float`` (JSON-ready).
+
+  Example:
+    >>> sizes = np.array([10, 10])
+    >>> res = {"ratio_phase1": None, "ratio_phase2": np.array([0.75, 0.25]),
+    ...        "rel_error_curve": np.ones((2, 3))}
+    >>> s = summarize({"random": res}, {"random": sizes}, np.array([0.5, 0.5]), sizes)
+    >>> s["table3"]["random"], s["table2"]["random"], s["random_cut_ratio"]
+    ({10: {'phase1': None, 'phase2': [0.5, 0.25]}}, {10: 2}, {10: [0.5, 0.0]})
   """
   table3, table2 = {}, {}
   for method, res in results.items():
@@ -101,7 +119,20 @@ def _write_csvs(out: Path, summary: dict) -> None:
 
 def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: dict,
             phase1_steps: int) -> None:
-  """Mean relative error against total step, one panel per n; Phase I dashed."""
+  """Mean relative error against total step, one panel per n; Phase I dashed.
+
+  Args:
+    path: the PNG file to write.
+    results: ``{method: evaluate_method(...) dict}`` with ``"lstm"`` among them; reads
+      ``rel_error_curve`` (``(G_m, T_m)`` float) and ``phase1_costs`` (``(G_m, T1)`` or
+      ``None`` for baselines without Phase I).
+    sizes: ``{method: (G_m,) int}`` node count of each result row.
+    summary: from :func:`summarize` (its ``table2`` marks each convergence step).
+    phase1_steps: number of Phase I steps ``T1`` (drawn dashed).
+
+  Example:
+    >>> figure8(Path("fig8.png"), results, sizes, summary, phase1_steps=10)  # doctest: +SKIP
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -135,7 +166,20 @@ def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: di
 
 def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarray,
             optimum: np.ndarray, resolution: int = 121) -> None:
-  """p=1 energy landscape of one test graph with each method's Phase I path."""
+  """p=1 energy landscape of one test graph with each method's Phase I path.
+
+  Args:
+    path: the PNG file to write.
+    graph_nx: one ``nx.Graph``.
+    paths: ``{learned model: (T, 2, 1) float}`` Phase I angles on this graph.
+    fixed: ``(2, 1)`` float fixed angles; optimum: ``(2, 1)`` float p=1 optimum.
+    resolution: grid points per axis (``resolution**2`` float32 energies).
+
+  Example:
+    >>> import networkx as nx
+    >>> a = np.zeros((10, 2, 1))  # one model's Phase I angles on the graph
+    >>> figure9(Path("fig9.png"), nx.cycle_graph(6), {"lstm": a}, a[-1], a[-1])  # doctest: +SKIP
+  """
   import jax
   import jax.numpy as jnp
   import matplotlib
@@ -188,7 +232,25 @@ def _verdicts(summary: dict) -> list[str]:
 
 def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_nx: list,
               paths: dict, fixed: np.ndarray, optimum: np.ndarray, histories: dict) -> None:
-  """Writes table2.csv, table3.csv, figure8.png, figure9.png and report.md."""
+  """Writes table2.csv, table3.csv, figure8.png, figure9.png and report.md.
+
+  Args:
+    out: existing output folder.
+    summary: :func:`summarize` output plus the run settings (as in ``reproduce.run``).
+    results: ``{method: evaluate_method(...) dict}`` for every method of the report.
+    sizes: ``(G,)`` int node counts of the test graphs (the ``random`` rows are taken
+      as ``(2G,)``: two pooled seeds).
+    test_nx: the ``G`` test ``nx.Graph`` (graph 0 is drawn in figure 9).
+    paths: ``{learned model: (G, T, 2, 1) float}`` Phase I angles.
+    fixed: ``(2, 1)`` float fixed angles; optimum: ``(G, 2, 1)`` float p=1 optima.
+    histories: ``{learned model: TrainResult.history}``.
+
+  Example:
+    >>> write_all(out, summary, results, sizes, test_nx, paths, fixed,  # doctest: +SKIP
+    ...           optimum, histories)
+    >>> sorted(p.name for p in out.glob("*.*"))  # doctest: +SKIP
+    ['figure8.png', 'figure9.png', 'report.md', 'table2.csv', 'table3.csv']
+  """
   out = Path(out)
   _write_csvs(out, summary)
   sizes_by = {m: (np.concatenate([sizes, sizes]) if m == "random" else sizes) for m in results}

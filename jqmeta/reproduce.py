@@ -53,6 +53,18 @@ def default_dataset(seed: int = 0, sizes: Optional[dict] = None) -> dict[str, li
   Each split/size draws ``count`` graphs with edge probabilities
   ``linspace(0.2, 0.95, count)`` from ``numpy.random.default_rng([seed, split, n])``;
   a graph without edges is redrawn.  Same seed, same graphs.
+
+  Args:
+    seed: ``int`` seed.
+    sizes: optional ``{split: {n_nodes: count}}`` (default :data:`PAPER_SIZES`).
+
+  Returns:
+    ``{split: [nx.Graph, ...]}`` (networkx graphs, no arrays), in ``sizes`` order.
+
+  Example:
+    >>> splits = default_dataset(sizes={"train_data": {6: 2}, "test_data": {10: 1}})
+    >>> {k: [G.number_of_nodes() for G in v] for k, v in splits.items()}
+    {'train_data': [6, 6], 'test_data': [10]}
   """
   sizes = PAPER_SIZES if sizes is None else sizes
   out = {}
@@ -71,7 +83,23 @@ def default_dataset(seed: int = 0, sizes: Optional[dict] = None) -> dict[str, li
 
 
 def load_splits(path) -> dict[str, list[nx.Graph]]:
-  """Loads the paper's pickle (restricted unpickler) or a native dataset file."""
+  """Loads the paper's pickle (restricted unpickler) or a native dataset file.
+
+  Args:
+    path: the paper's ``datasets.pkl`` or a native ``.json`` dataset
+      (:func:`jqmeta.interop.save_dataset`).
+
+  Returns:
+    ``{split: [nx.Graph, ...]}`` with non-empty ``train_data`` / ``val_data`` /
+    ``test_data`` (networkx graphs, no arrays); raises ``ValueError`` otherwise.
+
+  Example:
+    >>> import tempfile
+    >>> tiny = default_dataset(sizes={split: {4: 1} for split in PAPER_SIZES})
+    >>> path = interop.save_dataset(tempfile.mkdtemp() + "/tiny.json", tiny)
+    >>> {k: len(v) for k, v in load_splits(path).items()}
+    {'train_data': 1, 'val_data': 1, 'test_data': 1}
+  """
   splits = interop.load_dataset(path)
   missing = [k for k in PAPER_SIZES if k not in splits or not splits[k]]
   if missing:
@@ -119,7 +147,14 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
     mesh: optional ``jax.sharding.Mesh`` to shard graph batches (see ``jqmeta.parallel``).
 
   Returns:
-    The summary dict also written to ``out/summary.json``.
+    The summary dict also written to ``out/summary.json`` (plain JSON types, no
+    arrays): ``table3`` / ``table2`` per method and graph size (see
+    :func:`jqmeta.report.summarize`), settings, timings and ``wall_seconds``.
+
+  Example:
+    >>> summary = run(out="runs/quick", quick=True, progress=False)  # doctest: +SKIP
+    >>> sorted(summary["table3"])  # doctest: +SKIP
+    ['fixed_angles', 'lstm', 'p1_optimum', 'qfwp', 'qk_lstm', 'qlstm', 'random']
   """
   if variant not in models.VARIANTS:
     raise ValueError(f"variant must be one of {models.VARIANTS}, got {variant!r}")

@@ -281,7 +281,21 @@ def _group_state(opt_state, group: str):
 
 
 def learning_rates(opt_state) -> dict[str, float]:
-  """``{"sequence": lr, "mapping": lr}`` read from a :func:`make_optimizer` state."""
+  """``{"sequence": lr, "mapping": lr}`` read from a :func:`make_optimizer` state.
+
+  Args:
+    opt_state: ``make_optimizer(config, params).init(params)``; each group's learning
+      rate is stored there as a ``()`` float32 array.
+
+  Returns:
+    ``{"sequence": float, "mapping": float}`` (Python floats).
+
+  Example:
+    >>> params = {"w": jnp.zeros(3), "mapping": {"kernel": jnp.zeros((3, 2))}}
+    >>> config = TrainConfig(lr_sequence=0.25, lr_mapping=0.5)
+    >>> learning_rates(make_optimizer(config, params).init(params))
+    {'sequence': 0.25, 'mapping': 0.5}
+  """
   return {g: float(_group_state(opt_state, g)[1].hyperparams["learning_rate"])
           for g in GROUPS}
 
@@ -289,7 +303,21 @@ def learning_rates(opt_state) -> dict[str, float]:
 def set_learning_rates(opt_state, *, lr_sequence: float, lr_mapping: float):
   """Returns ``opt_state`` with both groups' injected learning rates replaced.
 
-  The new values keep the old dtype and shape, so a jitted epoch does not recompile.
+  The new values keep the old dtype and shape (``()`` float32), so a jitted epoch does
+  not recompile.
+
+  Args:
+    opt_state: a :func:`make_optimizer` state.
+    lr_sequence, lr_mapping: the new learning rates (Python floats).
+
+  Returns:
+    a new state of the same structure, shapes and dtypes (the input is unchanged).
+
+  Example:
+    >>> params = {"w": jnp.zeros(3), "mapping": {"kernel": jnp.zeros((3, 2))}}
+    >>> state = make_optimizer(TrainConfig(), params).init(params)
+    >>> learning_rates(set_learning_rates(state, lr_sequence=0.125, lr_mapping=0.5))
+    {'sequence': 0.125, 'mapping': 0.5}
   """
   lrs = {"sequence": lr_sequence, "mapping": lr_mapping}
   inner_states = dict(opt_state.inner_states) if hasattr(opt_state, "inner_states") else None
@@ -329,7 +357,15 @@ class PlateauState(NamedTuple):
 
 
 def plateau_init(config: TrainConfig) -> PlateauState:
-  """Initial :class:`PlateauState`: ``best = inf``, learning rates from ``config``."""
+  """Initial :class:`PlateauState`: ``best = inf``, learning rates from ``config``.
+
+  All fields are host-side Python scalars (no arrays).
+
+  Example:
+    >>> s = plateau_init(TrainConfig())
+    >>> s.best, s.num_bad_epochs, s.lrs
+    (inf, 0, {'sequence': 6e-06, 'mapping': 0.0001})
+  """
   config = _check_config(config)
   return PlateauState(best=math.inf, num_bad_epochs=0, lr_sequence=config.lr_sequence,
                       lr_mapping=config.lr_mapping, num_reductions=0)
@@ -791,6 +827,17 @@ class TrainResult(NamedTuple):
     best_epoch: the 1-based epoch of ``variables``.
     stopped: ``"max_epochs"``, ``"early_stop"`` or ``"converged"``.
     best_val_loss: validation loss of ``variables``.
+
+  ``variables`` and ``last_variables`` have the structure, shapes and dtypes of the
+  ``variables`` passed to :func:`fit` (float32 from :func:`jqmeta.meta.init`); the
+  losses and ``seconds`` are Python floats, ``best_epoch`` an ``int``.
+
+  Example:
+    >>> TrainResult._fields
+    ('variables', 'last_variables', 'history', 'best_epoch', 'stopped', 'best_val_loss')
+    >>> result = fit(cell, variables, train_graphs, val_graphs, config)  # doctest: +SKIP
+    >>> result.best_epoch <= len(result.history), result.stopped  # doctest: +SKIP
+    (True, 'max_epochs')
   """
   variables: dict
   last_variables: dict
