@@ -23,7 +23,11 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
   p.add_argument("--quiet", action="store_true", help="no progress bars")
   p.add_argument("--devices", default=None,
-                 help="'all' to shard graph batches over every local device")
+                 help="'all' to shard graph batches over every device (see jqmeta.parallel)")
+  p.add_argument("--distributed", action="store_true",
+                 help="call jax.distributed.initialize first (coordinator, process count "
+                      "and id from $JQMETA_COORDINATOR, $JQMETA_NUM_PROCESSES, "
+                      "$JQMETA_PROCESS_ID); meshes then span every host's devices")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -221,6 +225,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.print_help()
     return 0
   try:
+    if getattr(args, "distributed", False):
+      from jqmeta import parallel
+      parallel.initialize_distributed()
     return int(COMMANDS[args.command][2](args) or 0)
   except (ValueError, TypeError, FileNotFoundError) as e:
     print(f"jqmeta {args.command}: error: {e}", file=sys.stderr)
