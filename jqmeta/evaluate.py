@@ -178,7 +178,8 @@ class Phase2Result(NamedTuple):
   Example:
     >>> import networkx as nx
     >>> from jqmeta.graphs import from_networkx
-    >>> r = phase2_sgd(jnp.array([[0.3], [0.2]]), from_networkx(nx.path_graph(3)), max_iter=5)
+    >>> r = jax.eval_shape(lambda a: phase2_sgd(a, from_networkx(nx.path_graph(3)), max_iter=5),
+    ...                    jnp.zeros((2, 1)))  # shapes and dtypes only; nothing is computed
     >>> r.costs.shape, r.angles.shape, r.n_iter.dtype, r.converged.dtype
     ((6,), (6, 2, 1), dtype('int32'), dtype('bool'))
   """

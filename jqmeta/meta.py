@@ -45,9 +45,9 @@ def init(model: nn.Module, key: jax.Array):
 
   Example:
     >>> from jqmeta import models
-    >>> variables = init(models.create("qlstm"), jax.random.key(0))
-    >>> sorted(variables), variables["circuit"]["weights"].shape
-    (['circuit', 'params'], (4, 1, 4))
+    >>> params = init(models.create("lstm"), jax.random.key(0))["params"]
+    >>> {k: v.shape for k, v in params.items()}, params["bias_ih"].dtype
+    ({'weight_ih': (8, 3), 'weight_hh': (8, 2), 'bias_ih': (8,), 'bias_hh': (8,)}, dtype('float32'))
   """
   return model.init(key, model.initial_carry(), model.dummy_input())
 
@@ -78,11 +78,10 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
   Example:
     >>> import networkx as nx
     >>> from jqmeta import graphs, models
-    >>> cell = models.create("lstm", p=2)
-    >>> angles, costs = phase1(cell, init(cell, jax.random.key(0)),
-    ...                        graphs.from_networkx(nx.cycle_graph(5)), steps=4)
+    >>> cell, g = models.create("lstm"), graphs.from_networkx(nx.cycle_graph(5))
+    >>> angles, costs = phase1(cell, init(cell, jax.random.key(0)), g, steps=4, method="analytic")
     >>> angles.shape, costs.shape, costs.dtype
-    ((4, 2, 2), (4,), dtype('float32'))
+    ((4, 2, 1), (4,), dtype('float32'))
   """
   if int(steps) < 1:
     raise ValueError(f"steps must be >= 1, got {steps}")

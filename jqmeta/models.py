@@ -117,11 +117,11 @@ class LSTMCell(nn.Module):
   float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)`` float32 (the new ``h``).
 
   Example:
-    >>> cell = LSTMCell(p=2)
+    >>> cell = LSTMCell(p=1)
     >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
     >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
-    >>> angles.shape, carry.c.shape, variables["params"]["weight_ih"].shape
-    ((4,), (4,), (16, 5))
+    >>> angles.shape, angles.dtype, variables["params"]["weight_ih"].shape
+    ((2,), dtype('float32'), (8, 3))
   """
   p: int = 1
   variant: str = "reference"
@@ -177,10 +177,10 @@ class QuantumGateLSTMCell(nn.Module):
   weights are ``(4, n_layers, n_qubits)`` float32 (one block per gate).
 
   Example:
-    >>> cell = QuantumGateLSTMCell(gate="vqc", p=1)  # reference QLSTM
-    >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
-    >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
-    >>> angles.shape, carry.h.shape, variables["circuit"]["weights"].shape
+    >>> cell = QuantumGateLSTMCell(gate="vqc")  # reference QLSTM; eval_shape: shapes only
+    >>> v = jax.eval_shape(cell.init, jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> carry, angles = jax.eval_shape(cell.apply, v, cell.initial_carry(), cell.dummy_input())
+    >>> angles.shape, carry.h.shape, v["circuit"]["weights"].shape
     ((2,), (3,), (4, 1, 4))
   """
   gate: str = "qk"
@@ -247,11 +247,11 @@ class QFWPCell(nn.Module):
   ``(1 + 2p,)`` float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)`` float32.
 
   Example:
-    >>> cell = QFWPCell(variant="corrected")
-    >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
-    >>> carry, angles = cell.apply(variables, cell.initial_carry(), cell.dummy_input())
-    >>> angles.shape, carry.fast.shape
-    ((2,), (1, 2))
+    >>> cell = QFWPCell(variant="corrected")  # eval_shape: shapes only, nothing runs
+    >>> v = jax.eval_shape(cell.init, jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> carry, angles = jax.eval_shape(cell.apply, v, cell.initial_carry(), cell.dummy_input())
+    >>> angles.shape, angles.dtype, carry.fast.shape
+    ((2,), dtype('float32'), (1, 2))
   """
   p: int = 1
   variant: str = "reference"
@@ -331,8 +331,8 @@ def param_labels(params) -> Any:
 
   Example:
     >>> cell = create("qk_lstm")
-    >>> params = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())["params"]
-    >>> {k: v["kernel"] for k, v in param_labels(params).items()}
+    >>> v = jax.eval_shape(cell.init, jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> {name: labels["kernel"] for name, labels in param_labels(v["params"]).items()}
     {'clayer_in': 'sequence', 'clayer_out': 'sequence', 'mapping': 'mapping'}
   """
   return {k: jax.tree.map(lambda _: MAPPING if k == MAPPING else "sequence", v)
@@ -343,14 +343,14 @@ def count_params(params) -> dict[str, int]:
   """Counts trainable parameters: ``{"sequence": ..., "mapping": ..., "total": ...}``.
 
   ``params`` is ``variables["params"]`` (a dict pytree of arrays of any shape and
-  dtype; each leaf counts ``np.size`` elements); the mapping group is the top-level
-  ``mapping`` layer (QK-LSTM / QLSTM), everything else is the sequence model.  The
-  counts are Python ``int``.
+  dtype, or their ``jax.ShapeDtypeStruct``; each leaf counts ``np.size`` elements); the
+  mapping group is the top-level ``mapping`` layer (QK-LSTM / QLSTM), everything else
+  is the sequence model.  The counts are Python ``int``.
 
   Example:
     >>> cell = create("qk_lstm")
-    >>> params = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())["params"]
-    >>> count_params(params)
+    >>> v = jax.eval_shape(cell.init, jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> count_params(v["params"])  # shapes are enough: nothing is initialised
     {'sequence': 43, 'mapping': 8, 'total': 51}
   """
   labels = jax.tree.leaves(param_labels(params))
