@@ -22,8 +22,6 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                       "native .json dataset; default: the embedded seeded dataset")
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
   p.add_argument("--quiet", action="store_true", help="no progress bars")
-  p.add_argument("--devices", default=None,
-                 help="'all' to shard graph batches over every device (see jqmeta.parallel)")
   p.add_argument("--distributed", action="store_true",
                  help="call jax.distributed.initialize first (coordinator, process count "
                       "and id from $JQMETA_COORDINATOR, $JQMETA_NUM_PROCESSES, "
@@ -73,7 +71,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
   from jqmeta import graphs, meta, models, reproduce, train
   splits = _splits(args)
-  method = args.method or ("auto" if args.p == 1 and reproduce._is_unweighted(
+  method = args.method or ("auto" if args.p == 1 and reproduce.is_unweighted(
       splits["train_data"] + splits["val_data"]) else "statevector")
   config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                              lr_sequence=args.lr_sequence, lr_mapping=args.lr_mapping,
@@ -118,7 +116,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     cell = models.create(args.model, variant=args.variant, p=args.p)
     variables = train.load_checkpoint(args.checkpoint, meta.init(cell, jax.random.key(0)))
   test_nx = _splits(args)["test_data"]
-  method = "auto" if cell.p == 1 and reproduce._is_unweighted(test_nx) else "statevector"
+  method = "auto" if cell.p == 1 and reproduce.is_unweighted(test_nx) else "statevector"
   test = graphs.stack([graphs.from_networkx(G) for G in test_nx])
   sizes = np.array([G.number_of_nodes() for G in test_nx])
   max_cuts = np.asarray(jax.jit(jax.vmap(qaoa.max_cut))(test))
@@ -149,6 +147,9 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
   p.add_argument("--variant", default="reference", choices=["reference", "corrected"])
   p.add_argument("--epochs", type=int, default=None, help="maximum epochs (paper: 50)")
   p.add_argument("--p", type=int, default=1, help="QAOA depth (paper: 1)")
+  p.add_argument("--devices", default=None,
+                 help="'all' (or a count) to shard test-graph batches over devices "
+                      "(see jqmeta.parallel)")
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
@@ -156,7 +157,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
   mesh = None
   if args.devices:
     from jqmeta import parallel
-    mesh = parallel.make_mesh(args.devices)
+    mesh = parallel.make_mesh(int(args.devices) if args.devices.isdigit() else args.devices)
   summary = reproduce.run(args.dataset, args.out, quick=args.quick, variant=args.variant,
                           seed=args.seed, epochs=args.epochs, p=args.p,
                           progress=not args.quiet, mesh=mesh)

@@ -29,7 +29,8 @@ import numpy as np
 
 from jqmeta import evaluate, graphs, interop, meta, models, parallel, qaoa, report, train
 
-__all__ = ["default_dataset", "load_splits", "run", "METHODS", "LEARNED", "BASELINES",
+__all__ = ["default_dataset", "load_splits", "run", "is_unweighted", "METHODS", "LEARNED",
+           "BASELINES",
            "PAPER_SIZES"]
 
 LEARNED = ("lstm", "qk_lstm", "qlstm", "qfwp")
@@ -120,7 +121,14 @@ def _quick_subset(splits):
   return out
 
 
-def _is_unweighted(gs) -> bool:
+def is_unweighted(gs) -> bool:
+  """True when no edge of the networkx graphs ``gs`` has a weight other than 1.
+
+  Example:
+    >>> import networkx as nx
+    >>> is_unweighted([nx.path_graph(3)]), is_unweighted([nx.Graph([(0, 1, {"weight": 2})])])
+    (True, False)
+  """
   return all(d.get("weight", 1) == 1 for G in gs for _, _, d in G.edges(data=True))
 
 
@@ -166,7 +174,7 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
   if quick:
     splits = _quick_subset(splits)
   train_nx, val_nx, test_nx = splits["train_data"], splits["val_data"], splits["test_data"]
-  unweighted = _is_unweighted(train_nx + val_nx + test_nx)
+  unweighted = is_unweighted(train_nx + val_nx + test_nx)
   method = "auto" if (unweighted and p == 1) else "statevector"
 
   timings: dict[str, float] = {}
