@@ -29,9 +29,7 @@ published Phase I trajectories of the best LSTM and QK-LSTM checkpoints, and
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import pickle
 import statistics
 import sys
 import time
@@ -328,30 +326,14 @@ def load_published_weights(model: nn.Module, npz_path: str) -> nn.Module:
   return model
 
 
-_ALLOWED_PICKLE_GLOBALS = {
-    ("networkx.classes.graph", "Graph"),
-    ("networkx.classes.reportviews", "NodeView"),
-    ("networkx.classes.reportviews", "EdgeView"),
-    ("networkx.classes.reportviews", "DegreeView"),
-    ("networkx.classes.coreviews", "AtlasView"),
-    ("networkx.classes.coreviews", "AdjacencyView"),
-}
-
-
-class _NetworkxUnpickler(pickle.Unpickler):
-  """Unpickler that resolves only networkx Graph and its view classes."""
-
-  def find_class(self, module, name):
-    if (module, name) in _ALLOWED_PICKLE_GLOBALS:
-      return super().find_class(module, name)
-    raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
-
-
 def load_reference_datasets(path: str | None = None) -> dict:
-  """``datasets.pkl`` -> dict with ``train_data``, ``val_data``, ``test_data``."""
+  """``datasets.pkl`` -> dict with ``train_data``, ``val_data``, ``test_data``.
+
+  Read through jqmeta's restricted unpickler (networkx graph and view classes only).
+  """
+  from jqmeta import interop
   path = path or os.path.join(REFERENCE_DIR, "datasets.pkl")
-  with open(path, "rb") as f:
-    return _NetworkxUnpickler(io.BytesIO(f.read())).load()
+  return interop.load_reference_dataset(path)
 
 
 # ------------------------------------------------------------------------- timings
