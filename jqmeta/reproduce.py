@@ -226,7 +226,8 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
   with jax.enable_x64(True):
     test64 = graphs.stack([graphs.from_networkx(G_) for G_ in test_nx])
     max_cuts = np.asarray(_batched(qaoa.max_cut, mesh)(test64))
-    opt = _batched(lambda g: evaluate.p1_optimum(g, method=method), mesh)(test64)
+    search = dict(grid=12, steps=60) if quick else {}
+    opt = _batched(lambda g: evaluate.p1_optimum(g, method=method, **search), mesh)(test64)
     opt_angles = np.asarray(opt[0])
     lap("p1_optimum")
     phase2 = dict(lr=1e-3, max_iter=30 if quick else 300, tol=1e-6, method=method)
