@@ -77,13 +77,23 @@ MAPPING = "mapping"  # top-level params subtree trained with the mapping learnin
 
 
 class LSTMCarry(NamedTuple):
-  """Recurrent state of the LSTM-like cells: ``h, c`` each ``(hidden,)``."""
+  """Recurrent state of the LSTM-like cells: ``h, c`` each ``(hidden,)`` float32.
+
+  Example:
+    >>> create("qk_lstm").initial_carry().h.shape
+    (3,)
+  """
   h: jax.Array
   c: jax.Array
 
 
 class FWPCarry(NamedTuple):
-  """Recurrent state of QFWP: the fast weights ``(depth, n_qubits)``."""
+  """Recurrent state of QFWP: the fast weights ``(depth, n_qubits)`` float32.
+
+  Example:
+    >>> create("qfwp").initial_carry().fast.shape
+    (1, 2)
+  """
   fast: jax.Array
 
 

@@ -271,7 +271,13 @@ def shard_batch(tree: Any, mesh: Mesh) -> Any:
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-  """Copies every leaf to every device of the mesh (``NamedSharding(mesh, P())``)."""
+  """Copies every leaf to every device of the mesh (``NamedSharding(mesh, P())``).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> replicate(jnp.ones((2, 3)), make_mesh(1)).sharding.is_fully_replicated
+    True
+  """
   _n_shards(mesh)
   return _place(tree, NamedSharding(mesh, P()))
 
@@ -404,6 +410,14 @@ def batch_energy_and_grad(angles, graphs, mesh: Optional[Mesh] = None, *,
 
   Equal to ``jax.vmap(jax.value_and_grad(qaoa.energy))(angles, graphs)``; arguments as
   in :func:`batch_energy`.
+
+  Example:
+    >>> import jax.numpy as jnp, networkx as nx
+    >>> from jqmeta import graphs
+    >>> b = graphs.stack([graphs.from_networkx(nx.cycle_graph(n)) for n in (4, 5)])
+    >>> e, g = batch_energy_and_grad(jnp.full((2, 2, 1), 0.3), b, make_mesh(1))
+    >>> e.shape, g.shape
+    ((2,), (2, 2, 1))
   """
   return _energy_map(_mesh(mesh), method, True)(angles, graphs)
 
@@ -526,6 +540,11 @@ def to_host(tree: Any) -> Any:
   Single-process arrays are simply copied to the host; arrays spread over several
   processes are gathered with ``multihost_utils.process_allgather`` (a collective:
   every process must call it).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> type(to_host({"x": jnp.arange(3)})["x"]).__name__
+    'ndarray'
   """
   from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
 
