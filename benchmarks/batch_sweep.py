@@ -148,16 +148,8 @@ def main(argv=None) -> int:
                           "devices": None if mesh is None else args.devices,
                           "mesh_size": None if mesh is None else int(mesh.size), **cfg}}
   results["throughput"] = sweep(base, cfg, mesh, log)
-  results["machine"] = common.machine_info(
-      load_average_start=load_before,
-      shared_machine_note="2 cores shared with other jobs: timings are noisy",
-      wall_s=time.perf_counter() - t_start)
-  text = report(results)
-  print()
-  print(text)
-  common.write_json(args.json, results)
-  return 0
-
+  return common.finish(results, report, json_path=args.json, load_before=load_before,
+                       t_start=t_start)
 
 if __name__ == "__main__":
   sys.exit(main())

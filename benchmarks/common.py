@@ -43,6 +43,7 @@ __all__ = [
     "load_graph_splits",
     "random_graphs",
     "stack_graphs",
+    "finish",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -220,18 +221,21 @@ def load_graph_splits() -> tuple[dict, str]:
 
 
 def stack_graphs(nx_graphs: Sequence[Any]):
-  """Batched ``jqmeta.graphs.Graph`` of networkx graphs, padded to common shapes.
-
-  Equal to ``graphs.stack([graphs.from_networkx(G) for G in nx_graphs])``; each graph
-  is converted directly at the final padded size and the leaves are stacked on the
-  host, so building the 1008 training graphs takes well under a second.
-  """
-  import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
+  """Batched ``jqmeta.graphs.Graph`` of networkx graphs, padded to common shapes."""
   from jqmeta import graphs  # pylint: disable=import-outside-toplevel
-  nx_graphs = list(nx_graphs)
-  N = max(G.number_of_nodes() for G in nx_graphs)
-  E = max(max(G.number_of_edges() for G in nx_graphs), 1)
-  singles = [graphs.from_networkx(G, n_qubits=N, max_edges=E) for G in nx_graphs]
-  return jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])), *singles)
+  return graphs.stack([graphs.from_networkx(G) for G in nx_graphs])
+
+
+def finish(results: dict, report: Callable[[dict], str], *, json_path: Optional[str],
+           load_before, t_start: float, md_path: Optional[str] = None, **machine_extra) -> int:
+  """Adds ``results["machine"]``, prints ``report(results)`` and writes JSON / markdown."""
+  results["machine"] = machine_info(
+      load_average_start=load_before,
+      shared_machine_note="2 cores shared with other jobs: timings are noisy",
+      wall_s=time.perf_counter() - t_start, **machine_extra)
+  text = report(results)
+  print()
+  print(text)
+  write_json(json_path, results)
+  write_text(md_path, text)
+  return 0

@@ -398,19 +398,11 @@ def main(argv=None) -> int:
   results["meta_train_step"] = bench_meta_step(splits["train_data"], cfg, tr, log)
   log("(c) one epoch")
   results["epoch"] = bench_epoch(splits["train_data"], cfg, results["meta_train_step"], log)
-  results["machine"] = common.machine_info(
-      load_average_start=load_before, torch_reference_error=tr_error,
-      shared_machine_note="2 cores shared with other jobs: timings are noisy",
-      wall_s=time.perf_counter() - t_start)
-  text = report(results)
-  print()
-  print(text)
-  common.write_json(args.json, results)
-  common.write_text(args.md, text)
+  common.finish(results, report, json_path=args.json, md_path=args.md,
+                load_before=load_before, t_start=t_start, torch_reference_error=tr_error)
   if args.png:
     plot(results, args.png)
   return 0
-
 
 if __name__ == "__main__":
   sys.exit(main())

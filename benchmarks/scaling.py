@@ -411,18 +411,11 @@ def main(argv=None) -> int:
       "min_n": ACHIEVED_MIN_N, "cases": achieved,
       "median": statistics.median(achieved.values()) if achieved else None,
       "model": "bytes ~= 8 * 2**n * (3 p (2 n + 2.5) + 6)"}
-  results["machine"] = common.machine_info(
-      load_average_start=load_before,
-      shared_machine_note="2 cores shared with other jobs: timings are noisy",
-      wall_s=time.perf_counter() - t_start)
-  text = report(results)
-  print()
-  print(text)
-  common.write_json(args.json, results)
+  common.finish(results, report, json_path=args.json, load_before=load_before,
+                t_start=t_start)
   if args.png:
     plot(results, args.png)
   return 0
-
 
 if __name__ == "__main__":
   sys.exit(main())
