@@ -112,23 +112,32 @@ def _device_memory() -> int:
 def statevector_bytes(n_qubits: int, p: int = 1, dtype=jnp.complex64) -> int:
   """Estimated peak bytes of one energy+gradient evaluation on ``n_qubits``.
 
-  Counts the state, the cut diagonal and the per-layer residuals kept for the
-  backward pass (``p + 4`` complex vectors and two real ones of length ``2**n``).
+  The adjoint-method gradient keeps no per-layer states: the peak is the backward
+  pass, which holds the state, the co-state, both again as the mixer block's GEMM
+  output, the real cut cotangent and temporaries -- budgeted as 8 complex vectors of
+  length ``2**N`` -- plus ``3 p`` phase tables of at most ``2**ceil(2N/3)`` entries.
+  XLA's own count (``compiled.memory_analysis()``, reported by
+  ``benchmarks/scaling.py``) stays below this.
 
   Args:
     n_qubits: statevector qubit count ``N`` (the state is ``(2**N,)`` of ``dtype``).
     p: QAOA depth.
     dtype: complex statevector dtype (complex64 by default; complex128 doubles it).
+      A real dtype is read as its complex counterpart (float64 -> complex128).
 
   Returns:
     Python ``int`` bytes.
 
   Example:
-    >>> statevector_bytes(10)  # 2**10 * (8 * (1 + 4) + 8)
-    49152
+    >>> statevector_bytes(10)  # 2**10 * 8 * 8 + 3 * 1 * 2**7 * 8
+    68608
+    >>> statevector_bytes(10, dtype=jnp.float64) == 2 * statevector_bytes(10)
+    True
   """
-  itemsize = jnp.dtype(dtype).itemsize
-  return (2**int(n_qubits)) * (itemsize * (int(p) + 4) + itemsize)
+  dt = jnp.dtype(dtype)
+  itemsize = dt.itemsize if jnp.issubdtype(dt, jnp.complexfloating) else 2 * dt.itemsize
+  n = int(n_qubits)
+  return (2**n) * itemsize * 8 + 3 * int(p) * 2**(-(-2 * n // 3)) * itemsize
 
 
 def _guard(n_qubits: int, p: int, dtype, limit: Optional[int], what: str) -> None:
@@ -204,10 +213,6 @@ def _dense_weights(graph: Graph) -> jax.Array:
   return W.at[u, v].add(graph.weights).at[v, u].add(graph.weights)
 
 
-def _split(N: int) -> int:
-  return N // 2
-
-
 def _cut_blocks(graph: Graph, W: jax.Array, m: int, rows: Optional[slice] = None):
   """Pieces of cut(z) for z = (hi, lo): hi = qubits [0, m), lo = qubits [m, N).
 
@@ -223,6 +228,47 @@ def _cut_blocks(graph: Graph, W: jax.Array, m: int, rows: Optional[slice] = None
   c_hi = Bh @ d[:m] - jnp.sum((Bh @ Whh) * Bh, axis=1)
   c_lo = Bl @ d[m:] - jnp.sum((Bl @ Wll) * Bl, axis=1)
   return c_hi, c_lo, Bh @ Whl, Bl
+
+
+def _groups(N: int) -> tuple[int, int, int]:
+  """Qubit groups A = [0, a), B = [a, a + b), C = the rest (as equal as possible)."""
+  a = (N + 2) // 3
+  b = (N - a + 1) // 2
+  return a, b, N - a - b
+
+
+def _cut_tables(W: jax.Array, N: int):
+  """Three real tables whose broadcast sum is the cut diagonal.
+
+  With qubits split into groups A, B, C (:func:`_groups`) and ``z = (x, y, u)``,
+  ``cut(z) = d.z - z^T W z`` splits exactly into
+  ``T_ab[x, y] + T_ac[x, u] + T_bc[y, u]``: each group's own cut and the
+  cross terms ``-2 x^T W_AB y`` etc.  Each table has at most ``2**(2N/3)`` entries,
+  so a layer's phase ``exp(i gamma cut)`` costs three small cos/sin tables and two
+  complex products per amplitude instead of one cos and one sin per amplitude
+  (XLA:CPU's cos/sin cost ~8 ns per element).
+
+  Returns ``(T_ab (2**a, 2**b), T_ac (2**a, 2**c), T_bc (2**b, 2**c))``, W's dtype.
+  """
+  ga, gb, _ = _groups(N)
+  dt = W.dtype
+  d = W.sum(axis=1)
+  sa, sb, sc = slice(0, ga), slice(ga, ga + gb), slice(ga + gb, N)
+  Ba, Bb, Bc = _bits(ga, dt), _bits(gb, dt), _bits(N - ga - gb, dt)
+
+  def own(B, s):
+    return B @ d[s] - jnp.sum((B @ W[s, s]) * B, axis=1)
+
+  t_ab = own(Ba, sa)[:, None] + own(Bb, sb)[None, :] - 2.0 * (Ba @ W[sa, sb]) @ Bb.T
+  t_ac = own(Bc, sc)[None, :] - 2.0 * (Ba @ W[sa, sc]) @ Bc.T
+  t_bc = -2.0 * (Bb @ W[sb, sc]) @ Bc.T
+  return t_ab, t_ac, t_bc
+
+
+def _cut3(T) -> jax.Array:
+  """``(2**a, 2**b, 2**c)`` cut diagonal from the tables (fuses into its consumer)."""
+  t_ab, t_ac, t_bc = T
+  return t_ab[:, :, None] + t_ac[:, None, :] + t_bc[None, :, :]
 
 
 def cut_values(graph: Graph) -> jax.Array:
@@ -242,40 +288,101 @@ def cut_values(graph: Graph) -> jax.Array:
     [0.0, 1.0, 1.0, 0.0]
   """
   _check_graph(graph)
-  W = _dense_weights(graph)
-  m = _split(graph.n_qubits)
-  c_hi, c_lo, BhW, Bl = _cut_blocks(graph, W, m)
-  cut = c_hi[:, None] + c_lo[None, :] - 2.0 * (BhW @ Bl.T)
-  return cut.reshape(-1)
+  return _cut3(_cut_tables(_dense_weights(graph), graph.n_qubits)).reshape(-1)
 
 
 # ---------------------------------------------------------------------- statevector
+#
+# Layout: the state is a flat ``(2**N,)`` complex vector.  A layer is
+#   * the phase: ``psi *= F_ab[x, y] F_ac[x, u] F_bc[y, u]`` with ``F = exp(i gamma T)``
+#     (tables from :func:`_cut_tables`, computed for all layers before the layer scan so
+#     no transcendental runs per amplitude inside a loop), then
+#   * the mixer ``RX(2 beta)`` on every qubit, applied ``_BLOCK`` qubits at a time: the
+#     state viewed as ``(2**k, 2**(N-k))`` is multiplied by the ``(2**k, 2**k)`` matrix
+#     ``RX^(x)k`` and written transposed, which rotates those qubits to the bottom; a
+#     ``lax.scan`` over ``N // k`` blocks (plus one remainder block) restores the order.
+#     One small complex GEMM per block replaces ``k`` butterfly passes (measured on a
+#     2-core CPU: n=20 mixer 49 -> 18 ms; compile stays flat in n and p).
+
+_BLOCK = 4
 
 
-def _mixer(psi: jax.Array, c: jax.Array, s: jax.Array, N: int) -> jax.Array:
-  """RX(2 beta) on every qubit via butterflies ``(a, b) -> (c a - i s b, c b - i s a)``.
+def _eq_table(k: int) -> np.ndarray:
+  """``(2**k, 2**k, k)`` bool: bit j of row index equals bit j of column index."""
+  bits = (np.arange(2**k)[:, None] >> np.arange(k - 1, -1, -1)) & 1
+  return bits[:, None, :] == bits[None, :, :]
 
-  A ``lax.scan`` over qubits: each step applies the butterfly to the current most
-  significant qubit and writes the result with that qubit rotated to the least
-  significant position (one fused pass), so after ``N`` steps the order is restored
-  and the compiled program does not grow with ``N``.  ``c``/``s`` are ``(N,)``
-  per-qubit cos/sin; padded qubits get ``(1, 0)`` (the identity).
-  """
-  half = 2**(N - 1)
 
-  def step(psi, cs):
-    cq, sq = cs
-    x = psi.reshape(2, half)
-    a, b = x[0], x[1]
-    msq = lax.complex(jnp.zeros_like(sq), -sq)
-    return jnp.stack([cq * a + msq * b, cq * b + msq * a], axis=1).reshape(-1), None
+def _single_flip(k: int) -> np.ndarray:
+  """``(2**k, 2**k)`` int: j where the indices differ in exactly bit j, else -1."""
+  idx = np.arange(2**k)
+  diff = idx[:, None] ^ idx[None, :]
+  out = np.full((2**k, 2**k), -1)
+  for j in range(k):
+    out[diff == (1 << (k - 1 - j))] = j
+  return out
 
-  psi, _ = lax.scan(step, psi, (c, s))
+
+def _kron_rx(c: jax.Array, s: jax.Array, sign: float) -> jax.Array:
+  """``(2**k, 2**k)`` kron of ``[[c_j, sign i s_j], [sign i s_j, c_j]]`` over ``j < k``."""
+  k = c.shape[0]
+  cdt = jnp.complex128 if c.dtype == jnp.float64 else jnp.complex64
+  off = lax.complex(jnp.zeros_like(s), sign * s)
+  return jnp.prod(jnp.where(_eq_table(k), c.astype(cdt), off), axis=-1)
+
+
+def _x_sum(m: jax.Array, dtype) -> jax.Array:
+  """``(2**k, 2**k)`` matrix of ``sum_j m_j X_j`` on a block of ``k`` qubits."""
+  flip = _single_flip(m.shape[0])
+  return jnp.where(flip >= 0, m[np.maximum(flip, 0)], 0).astype(dtype)
+
+
+def _rotate_apply(M: jax.Array, psi: jax.Array) -> jax.Array:
+  """``M`` on the top ``k`` qubits of flat ``psi``; those qubits move to the bottom."""
+  x = psi.reshape(M.shape[0], -1)
+  return jnp.einsum("ab,bz->za", M, x).reshape(-1)
+
+
+def _blocks(N: int) -> tuple[int, int, int]:
+  k = min(_BLOCK, N)
+  return k, N // k, N % k
+
+
+def _mixer(psi: jax.Array, c: jax.Array, s: jax.Array) -> jax.Array:
+  """``RX(2 beta)`` on every qubit: ``psi (2**N,)``, per-qubit ``c, s (N,)``."""
+  k, n_full, r = _blocks(c.shape[0])
+  xs = (c[:n_full * k].reshape(n_full, k), s[:n_full * k].reshape(n_full, k))
+  psi, _ = lax.scan(lambda v, cs: (_rotate_apply(_kron_rx(*cs, -1.0), v), None), psi, xs)
+  if r:
+    psi = _rotate_apply(_kron_rx(c[n_full * k:], s[n_full * k:], -1.0), psi)
   return psi
 
 
-def _phase(gamma: jax.Array, cut: jax.Array) -> jax.Array:
-  return lax.complex(jnp.cos(gamma * cut), jnp.sin(gamma * cut))
+def _unmix(psi, lam, c, s, m):
+  """Undo the mixer on ``psi`` and ``lam`` together; also ``sum_q m_q Im <lam|X_q|psi>``.
+
+  ``X_q`` commutes with every ``RX``, so each block's ``<lam|sum_j X_j|psi>`` can be
+  read at the block's input (one more small GEMM, no extra pass over memory).
+  """
+  k, n_full, r = _blocks(c.shape[0])
+
+  def block(psi, lam, cq, sq, mq):
+    x, y = psi.reshape(2**cq.shape[0], -1), lam.reshape(2**cq.shape[0], -1)
+    acc = jnp.imag(jnp.sum(jnp.conj(y) * (_x_sum(mq, x.dtype) @ x)))
+    both = jnp.einsum("ab,sbz->sza", _kron_rx(cq, sq, 1.0), jnp.stack([x, y]))
+    return both[0].reshape(-1), both[1].reshape(-1), acc
+
+  def step(carry, xs):
+    psi, lam, acc = carry
+    psi, lam, a = block(psi, lam, *xs)
+    return (psi, lam, acc + a), None
+
+  xs = tuple(v[:n_full * k].reshape(n_full, k) for v in (c, s, m))
+  (psi, lam, acc), _ = lax.scan(step, (psi, lam, jnp.zeros((), c.dtype)), xs)
+  if r:
+    psi, lam, a = block(psi, lam, c[n_full * k:], s[n_full * k:], m[n_full * k:])
+    acc = acc + a
+  return psi, lam, acc
 
 
 def _mixer_cs(beta: jax.Array, real: jax.Array):
@@ -285,92 +392,92 @@ def _mixer_cs(beta: jax.Array, real: jax.Array):
   return c, s
 
 
-def _run(angles: jax.Array, cut: jax.Array, real: jax.Array) -> jax.Array:
-  """Final state for ``angles (2, p)``, ``cut (2**N,)`` real, ``real (N,)`` qubit mask."""
+def _layer_tables(angles: jax.Array, T, real: jax.Array, sign: float = 1.0):
+  """Per-layer phase tables ``exp(sign i gamma_l T)`` and mixer ``(c, s)``: ``(p, ...)``."""
+  g = sign * angles[0]
+  F = tuple(lax.complex(jnp.cos(g[:, None, None] * t), jnp.sin(g[:, None, None] * t)) for t in T)
+  c, s = jax.vmap(_mixer_cs, in_axes=(0, None))(angles[1], real)
+  return F, c, s
+
+
+def _apply_phase(psi: jax.Array, F) -> jax.Array:
+  f_ab, f_ac, f_bc = F
+  shape = (f_ab.shape[0], f_ab.shape[1], f_ac.shape[1])
+  return (psi.reshape(shape) * f_ab[:, :, None] * f_ac[:, None, :] * f_bc[None, :, :]).reshape(-1)
+
+
+def _run(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+  """Final state for ``angles (2, p)``, cut tables ``T``, ``real (N,)`` qubit mask."""
   N = real.shape[0]
   cdt = jnp.complex128 if angles.dtype == jnp.float64 else jnp.complex64
   psi0 = jnp.full((2**N,), 1.0 / math.sqrt(2**N), cdt)
-
-  def layer(psi, gb):
-    gamma, beta = gb
-    c, s = _mixer_cs(beta, real)
-    return _mixer(psi * _phase(gamma, cut), c, s, N), None
-
-  psi, _ = lax.scan(layer, psi0, (angles[0], angles[1]))
+  F, c, s = _layer_tables(angles, T, real)
+  psi, _ = lax.scan(lambda v, xs: (_mixer(_apply_phase(v, xs[0]), xs[1], xs[2]), None),
+                    psi0, (F, c, s))
   return psi
 
 
-def _expectation(psi: jax.Array, cut: jax.Array) -> jax.Array:
-  probs = jnp.real(psi) ** 2 + jnp.imag(psi) ** 2
+def _expectation(psi: jax.Array, T) -> jax.Array:
+  cut = _cut3(T)
+  probs = (jnp.real(psi) ** 2 + jnp.imag(psi) ** 2).reshape(cut.shape)
   # Dividing by the norm cancels the systematic drift of float32 cos^2 + sin^2 != 1
-  # through n mixer rotations (measured: 2e-5 -> ~1e-6 absolute at |E| ~ 35, n = 13).
+  # through the mixer rotations (measured: 2e-5 -> ~1e-6 absolute at |E| ~ 35, n = 13).
   return -jnp.sum(probs * cut) / jnp.sum(probs)
 
 
 @jax.custom_vjp
-def _sv_energy(angles: jax.Array, cut: jax.Array, real: jax.Array) -> jax.Array:
-  return _expectation(_run(angles, cut, real), cut)
+def _sv_energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+  return _expectation(_run(angles, T, real), T)
 
 
-def _sv_energy_fwd(angles, cut, real):
-  psi = _run(angles, cut, real)
-  return _expectation(psi, cut), (angles, cut, real, psi)
+def _sv_energy_fwd(angles, T, real):
+  psi = _run(angles, T, real)
+  return _expectation(psi, T), (angles, T, real, psi)
 
 
 def _sv_energy_bwd(res, e_bar):
   """Adjoint-method gradient: walk the layers backwards with two states.
 
   With ``E = <psi|H|psi>``, ``H = -diag(cut)`` and ``lam = H psi``, undoing layer ``l``
-  gives ``dE/dbeta_l = 2 Im sum_q <lam|X_q|psi>`` (accumulated while each qubit's
-  rotation is undone) and ``dE/dgamma_l = -2 Im <lam|cut|psi>`` after the mixer is
+  gives ``dE/dbeta_l = 2 Im sum_q <lam|X_q|psi>`` (accumulated block by block while
+  the mixer is undone) and ``dE/dgamma_l = -2 Im <lam|cut|psi>`` after the mixer is
   undone; ``dE/dcut`` collects ``-2 gamma_l Im(conj(lam) psi)`` per layer plus the
-  direct ``-|psi|^2``.  Memory stays at two states whatever ``p``; no residuals.
+  direct ``-|psi|^2`` and is reduced onto the three cut tables.  Memory stays at a few
+  states whatever ``p``; no per-layer residuals.
   """
-  angles, cut, real, psi = res
-  N = real.shape[0]
-  half = 2**(N - 1)
+  angles, T, real, psi = res
   rdt = angles.dtype
-  lam = -cut * psi
-  cut_bar0 = -(jnp.real(psi) ** 2 + jnp.imag(psi) ** 2)
+  cut = _cut3(T)
+  shape = cut.shape
+  lam = (-cut * psi.reshape(shape)).reshape(-1)
+  cut_bar0 = -(jnp.real(psi) ** 2 + jnp.imag(psi) ** 2).reshape(shape)
+  F, c, s = _layer_tables(angles, T, real, sign=-1.0)
+  m = real.astype(rdt)
 
-  def unmix_step(carry, cs):
-    psi, lam, acc = carry
-    cq, sq, mq = cs
-    x, y = psi.reshape(2, half), lam.reshape(2, half)
-    a, b, la, lb = x[0], x[1], y[0], y[1]
-    # <lam|X_q|psi> for this qubit (X_q commutes with its own rotation); padded
-    # qubits (mq = 0) have no beta dependence.
-    acc = acc + mq * jnp.imag(jnp.sum(jnp.conj(la) * b + jnp.conj(lb) * a))
-    isq = lax.complex(jnp.zeros_like(sq), sq)  # RX(-2 beta): (c, +i s)
-    psi = jnp.stack([cq * a + isq * b, cq * b + isq * a], axis=1).reshape(-1)
-    lam = jnp.stack([cq * la + isq * lb, cq * lb + isq * la], axis=1).reshape(-1)
-    return (psi, lam, acc), None
-
-  def layer_back(carry, gb):
+  def layer_back(carry, xs):
     psi, lam, cut_bar = carry
-    gamma, beta = gb
-    c, s = _mixer_cs(beta, real)
-    (psi, lam, acc), _ = lax.scan(unmix_step, (psi, lam, jnp.zeros((), rdt)),
-                                  (c, s, real.astype(rdt)))
-    g_beta = 2.0 * acc
-    w = jnp.imag(jnp.conj(lam) * psi)
+    gamma, F, cq, sq = xs
+    psi, lam, acc = _unmix(psi, lam, cq, sq, m)
+    w = jnp.imag(jnp.conj(lam) * psi).reshape(shape)
     g_gamma = -2.0 * jnp.sum(w * cut)
     cut_bar = cut_bar - 2.0 * gamma * w
-    ph = jnp.conj(_phase(gamma, cut))
-    return (psi * ph, lam * ph, cut_bar), (g_gamma, g_beta)
+    return (_apply_phase(psi, F), _apply_phase(lam, F), cut_bar), (g_gamma, 2.0 * acc)
 
   (_, _, cut_bar), (g_gamma, g_beta) = lax.scan(
-      layer_back, (psi, lam, cut_bar0), (angles[0], angles[1]), reverse=True)
+      layer_back, (psi, lam, cut_bar0), (angles[0], F, c, s), reverse=True)
   grad = jnp.stack([g_gamma, g_beta]).astype(rdt)
-  return e_bar * grad, (e_bar * cut_bar).astype(cut.dtype), None
+  cb = e_bar * cut_bar
+  T_bar = tuple(x.astype(t.dtype) for x, t in zip((cb.sum(2), cb.sum(1), cb.sum(0)), T))
+  return e_bar * grad, T_bar, None
 
 
 _sv_energy.defvjp(_sv_energy_fwd, _sv_energy_bwd)
 
 
-def _evolve(angles: jax.Array, graph: Graph, cut: jax.Array) -> jax.Array:
+def _prepare(angles: jax.Array, graph: Graph):
+  T = _cut_tables(_dense_weights(graph).astype(angles.dtype), graph.n_qubits)
   real = jnp.arange(graph.n_qubits) < graph.n_nodes  # padded qubits: identity mixer
-  return _run(angles, cut.astype(angles.dtype), real)
+  return T, real
 
 
 def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> jax.Array:
@@ -393,14 +500,12 @@ def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> 
   """
   angles = check_angles(angles)
   _check_graph(graph)
-  _guard(graph.n_qubits, angles.shape[1], jnp.complex64, memory_limit_bytes, "the statevector")
-  return _evolve(angles, graph, cut_values(graph))
+  _guard(graph.n_qubits, angles.shape[1], angles.dtype, memory_limit_bytes, "the statevector")
+  return _run(angles, *_prepare(angles, graph))
 
 
 def _statevector_energy(angles, graph):
-  cut = cut_values(graph).astype(angles.dtype)
-  real = jnp.arange(graph.n_qubits) < graph.n_nodes
-  return _sv_energy(angles, cut, real)
+  return _sv_energy(angles, *_prepare(angles, graph))
 
 
 def energy(angles, graph: Graph, *, method: str = "statevector",
@@ -434,7 +539,7 @@ def energy(angles, graph: Graph, *, method: str = "statevector",
   p = angles.shape[1]
   if method == "analytic" or (method == "auto" and p == 1):
     return analytic_p1_energy(angles, graph)
-  _guard(graph.n_qubits, p, jnp.complex64, memory_limit_bytes, "the statevector")
+  _guard(graph.n_qubits, p, angles.dtype, memory_limit_bytes, "the statevector")
   return _statevector_energy(angles, graph)
 
 
