@@ -19,7 +19,10 @@ Three measurements, each with its baseline measured in the same process:
     jqmeta's step is written here: ``meta.phase1`` + ``meta.weighted_loss`` +
     ``jax.value_and_grad`` + ``optax.rmsprop(lr, decay=0.99, eps=1e-8,
     eps_in_sqrt=False)`` per parameter group (sequence 6e-6, mapping 1e-4), jitted,
-    timed per call.  Baseline: ``torch_reference.time_meta_step`` on the same graphs.
+    timed per call (``jqmeta_s``, statevector energy), and again with
+    ``method="auto"`` (``jqmeta_auto_s``: the exact p = 1 closed form, which is what
+    ``jqmeta reproduce`` trains with on the paper's unweighted graphs).  Baseline:
+    ``torch_reference.time_meta_step`` on the same graphs.
 (c) ``epoch``: one epoch over the 1008 training graphs as ONE jitted ``lax.scan`` of
     single-graph updates (the paper's protocol), vs the torch per-step time x 1008.
     When ``jqmeta.train.make_epoch_fn`` exists, its epoch is timed too.
@@ -165,11 +168,11 @@ def make_rmsprop(params, lr_sequence=6e-6, lr_mapping=1e-4) -> optax.GradientTra
                                models.param_labels(params))
 
 
-def make_update(cell, collections, opt, steps: int = 10):
+def make_update(cell, collections, opt, steps: int = 10, method: str = "statevector"):
   """``update(params, opt_state, graph) -> (params, opt_state, loss)`` (not jitted)."""
 
   def loss_fn(params, graph):
-    _, costs = meta.phase1(cell, {**collections, "params": params}, graph, steps)
+    _, costs = meta.phase1(cell, {**collections, "params": params}, graph, steps, method=method)
     return meta.weighted_loss(costs)
 
   def update(params, opt_state, graph):
@@ -212,10 +215,25 @@ def bench_meta_step(train_graphs, cfg, tr, log) -> dict:
     t = common.time_call(call, repeats=cfg["step_repeats"], warmup=2)
     row = {"jqmeta_s": t["median_s"], "jqmeta_compile_s": compile_s,
            "graphs": [G.number_of_nodes() for G in subset], "padded_qubits": batch.n_qubits}
+    # What `jqmeta reproduce` trains with on these unweighted p = 1 graphs: the exact
+    # closed form (method="auto"); same loss and gradient up to float32 rounding.
+    step_auto = jax.jit(make_update(cell, collections, opt, method="auto"))
+    compiled_auto = step_auto.lower(params, opt_state, singles[0]).compile()
+    state_auto = {"params": params, "opt": opt_state}
+
+    def call_auto(r):
+      p, o, loss = compiled_auto(state_auto["params"], state_auto["opt"],
+                                 singles[r % len(singles)])
+      state_auto["params"], state_auto["opt"] = p, o
+      return loss
+
+    row["jqmeta_auto_s"] = common.time_call(call_auto, repeats=cfg["step_repeats"],
+                                            warmup=2)["median_s"]
     row["torch_s"] = None
     if tr is not None:
       row["torch_s"] = tr.time_meta_step(kind, subset, cfg["meta_torch_repeats"])
     row["speedup"] = _ratio(row["torch_s"], row["jqmeta_s"])
+    row["speedup_auto"] = _ratio(row["torch_s"], row["jqmeta_auto_s"])
     out[name] = row
     log(f"  meta step {name}: jqmeta {common.fmt_s(row['jqmeta_s'])}, "
         f"torch {common.fmt_s(row['torch_s'])}")
@@ -318,10 +336,12 @@ def report(results: dict) -> str:
       ["case", "batch", "jqmeta (vmap)", "jqmeta auto", "torch+PL (paper)", "PL+jax jit",
        "speedup vs torch", "vs PL+jax", "jqmeta compile"], rows))
   lines += ["", "### Meta-training step (one graph, T = 10, RMSprop)", ""]
-  rows = [[name, common.fmt_s(r["jqmeta_s"]), common.fmt_s(r["torch_s"]), _x(r["speedup"]),
+  rows = [[name, common.fmt_s(r["jqmeta_s"]), common.fmt_s(r.get("jqmeta_auto_s")),
+           common.fmt_s(r["torch_s"]), _x(r["speedup"]), _x(r.get("speedup_auto")),
            common.fmt_s(r["jqmeta_compile_s"])]
           for name, r in results["meta_train_step"].items()]
-  lines.append(common.markdown_table(["model", "jqmeta (jit)", "torch (paper)", "speedup",
+  lines.append(common.markdown_table(["model", "jqmeta statevector", "jqmeta auto (reproduce)",
+                                      "torch (paper)", "speedup", "speedup auto",
                                       "jqmeta compile"], rows))
   lines += ["", f"### One epoch ({EPOCH_GRAPHS} training graphs, one update per graph)", ""]
   rows = []

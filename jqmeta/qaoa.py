@@ -344,7 +344,11 @@ def _rotate_apply(M: jax.Array, psi: jax.Array) -> jax.Array:
 
 
 def _blocks(N: int) -> tuple[int, int, int]:
+  """``(k, N // k, N % k)``: 4-qubit blocks, or 3 when that avoids a remainder block
+  (fewer ops: at n = 9 energy+grad takes 144 us with k = 3 vs 177 us with 4 + 1)."""
   k = min(_BLOCK, N)
+  if N % k and N % 3 == 0:
+    k = 3
   return k, N // k, N % k
 
 
