@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -107,3 +108,18 @@ def test_batch_sweep_smoke_sharded(runs):
   assert [row["batch"] for row in entry["rows"]] == [1, 8]
   for row in entry["rows"]:
     _has(row, "graphs_per_s", "speedup_vs_batch1", "sharded_graphs_per_s", "compile_s")
+
+
+def test_gpu_check_smoke(tmp_path):
+  """The prepared accelerator script runs end to end on CPU at n = 10, p = 2."""
+  out = tmp_path / "gpu"
+  env = dict(os.environ)
+  env.setdefault("JAX_PLATFORMS", "cpu")
+  proc = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--smoke", "--out",
+                         str(out)], env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                        cwd=BENCH.parent)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  r = json.loads((out / "gpu_check.json").read_text())
+  _has(r["energy"], "energy", "energy_and_grad", "meets_target", "speedup_vs_qokit_a10g")
+  assert r["energy"]["n"] == 10 and r["energy"]["p"] == 2
+  assert np.isfinite(r["energy"]["energy_value"]) and r["energy"]["energy_value"] < 0
