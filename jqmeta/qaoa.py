@@ -376,10 +376,13 @@ def _unmix(psi, lam, c, s, m):
   k, n_full, r = _blocks(c.shape[0])
 
   def block(psi, lam, cq, sq, mq):
-    x, y = psi.reshape(2**cq.shape[0], -1), lam.reshape(2**cq.shape[0], -1)
-    acc = jnp.imag(jnp.sum(jnp.conj(y) * (_x_sum(mq, x.dtype) @ x)))
-    both = jnp.einsum("ab,sbz->sza", _kron_rx(cq, sq, 1.0), jnp.stack([x, y]))
-    return both[0].reshape(-1), both[1].reshape(-1), acc
+    d = 2**cq.shape[0]
+    x, y = psi.reshape(d, -1), lam.reshape(d, -1)
+    M = _kron_rx(cq, sq, 1.0)
+    # One GEMM gives the undone block and sum_j X_j on it: [M; G] x, written transposed.
+    mg = jnp.einsum("ab,bz->za", jnp.concatenate([M, _x_sum(mq, x.dtype)]), x)
+    acc = jnp.imag(jnp.sum(jnp.conj(y.T) * mg[:, d:]))
+    return mg[:, :d].reshape(-1), jnp.einsum("ab,bz->za", M, y).reshape(-1), acc
 
   def step(carry, xs):
     psi, lam, acc = carry
