@@ -133,11 +133,9 @@ def main(argv=None) -> int:
                   help="'1' (default): single device only; 'all' or K: also shard over a "
                        "jqmeta.parallel mesh of that many devices")
   args = ap.parse_args(argv)
-  mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+  mode = common.run_mode(args)
   cfg = SETTINGS[mode]
-  t_start = time.perf_counter()
-  log = lambda msg: print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
-  load_before = list(os.getloadavg())
+  t_start, log, load_before = common.start_clock()
   mesh = None
   if args.devices != "1":
     mesh = parallel.make_mesh("all" if args.devices == "all" else int(args.devices))

@@ -33,6 +33,9 @@ __all__ = [
     "REFERENCE_DATASET",
     "setup_paths",
     "base_parser",
+    "run_mode",
+    "start_clock",
+    "save_figure",
     "time_jitted",
     "time_call",
     "machine_info",
@@ -65,6 +68,28 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
   ap.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
   return ap
+
+
+def run_mode(args) -> str:
+  """``"smoke"``, ``"quick"`` or ``"full"`` from :func:`base_parser`'s flags."""
+  return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def start_clock():
+  """``(t_start, log, load_before)``: ``log(msg)`` prints ``msg`` with seconds since start."""
+  t_start = time.perf_counter()
+  log = lambda msg: print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
+  return t_start, log, list(os.getloadavg())
+
+
+def save_figure(fig, path: str) -> None:
+  """Writes a matplotlib figure to ``path`` (folders created) and closes it."""
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  print(f"wrote {path}")
 
 
 def _block(x):

@@ -389,11 +389,7 @@ def plot(results: dict, path: str) -> None:
   ax.set_ylabel("speedup of jqmeta (x, log scale)")
   ax.set_title("jqmeta speedup, per graph (CPU, same run)")
   ax.legend(fontsize=8, loc="upper right")
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  print(f"wrote {path}")
+  common.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
@@ -401,11 +397,9 @@ def main(argv=None) -> int:
   ap.add_argument("--md", metavar="OUT", help="write the markdown tables to OUT")
   ap.add_argument("--png", metavar="OUT", help="write a bar chart of the speedups to OUT")
   args = ap.parse_args(argv)
-  mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+  mode = common.run_mode(args)
   cfg = SETTINGS[mode]
-  t_start = time.perf_counter()
-  log = lambda msg: print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
-  load_before = list(os.getloadavg())
+  t_start, log, load_before = common.start_clock()
   tr, tr_error = _load_torch_reference()
   if tr_error:
     log(f"torch reference unavailable ({tr_error}); reporting jqmeta only")

@@ -107,9 +107,7 @@ def main(argv=None) -> int:
   if args.smoke:
     args.n, args.p, args.repeats, args.suites = 10, 2, 2, False
   os.makedirs(args.out, exist_ok=True)
-  t_start = time.perf_counter()
-  load_before = os.getloadavg()
-  log = lambda msg: print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
+  t_start, log, load_before = common.start_clock()
   log(f"devices: {jax.devices()}")
   results = {"energy": bench_energy(args.n, args.p, args.repeats, log)}
   if args.suites:

@@ -412,11 +412,7 @@ def plot(results: dict, path: str) -> None:
   ax.set_title(f"jqmeta statevector scaling ({jax.default_backend()})")
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  print(f"wrote {path}")
+  common.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
@@ -425,13 +421,11 @@ def main(argv=None) -> int:
   ap.add_argument("--max-n", type=int, default=None,
                   help="largest qubit count (default 22; 16 with --quick; 26 for GPUs)")
   args = ap.parse_args(argv)
-  mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+  mode = common.run_mode(args)
   cfg = dict(SETTINGS[mode])
   n_max = args.max_n if args.max_n is not None else cfg.get("n_max", 22)
   n_values = list(range(cfg["n_min"], n_max + 1))
-  t_start = time.perf_counter()
-  log = lambda msg: print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", flush=True)
-  load_before = list(os.getloadavg())
+  t_start, log, load_before = common.start_clock()
   log(f"mode {mode}: n = {n_values[0]}..{n_values[-1]}, p = {cfg['ps']}")
   results = {"settings": {"mode": mode, "n": n_values, **cfg}}
   log("bandwidth floor")

@@ -353,48 +353,46 @@ def _blocks(N: int) -> tuple[int, int, int]:
   return k, N // k, N % k
 
 
+def _block_scan(fn, carry, *per_qubit: jax.Array):
+  """``carry = fn(carry, *block_slices)`` over the qubit blocks of :func:`_blocks`.
+
+  ``per_qubit`` are ``(N,)`` arrays; full blocks run in a ``lax.scan`` (the program
+  does not grow with ``N``), then the remainder block, if any.
+  """
+  n = per_qubit[0].shape[0]
+  if n == 0:
+    return carry
+  k, n_full, r = _blocks(n)
+  xs = tuple(v[:n_full * k].reshape(n_full, k) for v in per_qubit)
+  carry, _ = lax.scan(lambda acc, x: (fn(acc, *x), None), carry, xs)
+  if r:
+    carry = fn(carry, *(v[n_full * k:] for v in per_qubit))
+  return carry
+
+
 def _mixer(psi: jax.Array, c: jax.Array, s: jax.Array) -> jax.Array:
   """``RX(2 beta)`` on every qubit: ``psi (2**N,)``, per-qubit ``c, s (N,)``."""
-  if c.shape[0] == 0:
-    return psi
-  k, n_full, r = _blocks(c.shape[0])
-  xs = (c[:n_full * k].reshape(n_full, k), s[:n_full * k].reshape(n_full, k))
-  psi, _ = lax.scan(lambda v, cs: (_rotate_apply(_kron_rx(*cs, -1.0), v), None), psi, xs)
-  if r:
-    psi = _rotate_apply(_kron_rx(c[n_full * k:], s[n_full * k:], -1.0), psi)
-  return psi
+  return _block_scan(lambda v, cq, sq: _rotate_apply(_kron_rx(cq, sq, -1.0), v), psi, c, s)
 
 
 def _unmix(psi, lam, c, s, m):
   """Undo the mixer on ``psi`` and ``lam`` together; also ``sum_q m_q Im <lam|X_q|psi>``.
 
   ``X_q`` commutes with every ``RX``, so each block's ``<lam|sum_j X_j|psi>`` can be
-  read at the block's input (one more small GEMM, no extra pass over memory).
+  read at the block's input: one GEMM with ``[M; G]`` (``G = sum_j m_j X_j``) gives
+  the undone block and ``G psi`` together, with no extra pass over memory.
   """
-  if c.shape[0] == 0:
-    return psi, lam, jnp.zeros((), c.dtype)
-  k, n_full, r = _blocks(c.shape[0])
 
-  def block(psi, lam, cq, sq, mq):
+  def block(carry, cq, sq, mq):
+    psi, lam, acc = carry
     d = 2**cq.shape[0]
     x, y = psi.reshape(d, -1), lam.reshape(d, -1)
     M = _kron_rx(cq, sq, 1.0)
-    # One GEMM gives the undone block and sum_j X_j on it: [M; G] x, written transposed.
     mg = jnp.einsum("ab,bz->za", jnp.concatenate([M, _x_sum(mq, x.dtype)]), x)
-    acc = jnp.imag(jnp.sum(jnp.conj(y.T) * mg[:, d:]))
+    acc = acc + jnp.imag(jnp.sum(jnp.conj(y.T) * mg[:, d:]))
     return mg[:, :d].reshape(-1), jnp.einsum("ab,bz->za", M, y).reshape(-1), acc
 
-  def step(carry, xs):
-    psi, lam, acc = carry
-    psi, lam, a = block(psi, lam, *xs)
-    return (psi, lam, acc + a), None
-
-  xs = tuple(v[:n_full * k].reshape(n_full, k) for v in (c, s, m))
-  (psi, lam, acc), _ = lax.scan(step, (psi, lam, jnp.zeros((), c.dtype)), xs)
-  if r:
-    psi, lam, a = block(psi, lam, c[n_full * k:], s[n_full * k:], m[n_full * k:])
-    acc = acc + a
-  return psi, lam, acc
+  return _block_scan(block, (psi, lam, jnp.zeros((), c.dtype)), c, s, m)
 
 
 # Bit-flip symmetry: |+>^N, the cut diagonal (cut(z) = cut(~z)) and every RX commute
