@@ -33,9 +33,13 @@ state):
   small GEMM, ``B = ceil((n - 1) / 4)`` passes); the phase is a product of three small
   tables (read + write: 2 H); the reverse pass carries two states through every pass,
   plus the ``Im(conj(lam) psi)`` terms:
-  ``bytes ~= H * (p (4 + 2 B) + p (4 B + 15) + 6)``.  ``achieved_blocked`` is measured
-  against it; each blocked pass does 16 complex multiply-adds per amplitude (compute,
-  not bandwidth, bound on CPU).
+  ``bytes ~= H * (p (4 + 2 B) + p (4 B + 15) + 6)``.  That is the complex block-GEMM
+  core, used for ``n > qaoa._WHT_MAX_QUBITS``; up to that size the Walsh-Hadamard core
+  runs, whose transform is ``C = ceil((n - 1) / 6)`` real GEMM passes plus ``C - 1``
+  transposes on the (re, im) planes, twice per layer, with one phase and one
+  diagonal pass: ``bytes ~= H * (p (8 C + 2) + p (16 C + 14) + 6)``.
+  ``achieved_blocked`` is measured against the model of the core that ran; the GEMM
+  passes are compute, not bandwidth, bound on CPU.
 
 Both ignore cache reuse, so they are floors on traffic and the fractions are upper
 bounds on how well the run uses the memory system.
@@ -80,7 +84,11 @@ def traffic_bytes(n: int, p: int) -> float:
 
 
 def blocked_traffic_bytes(n: int, p: int) -> float:
-  """Modelled bytes of jqmeta's blocked half-state algorithm (see the module docstring)."""
+  """Modelled bytes of jqmeta's half-state algorithm, for the core that runs at ``n``
+  (see the module docstring)."""
+  if n <= qaoa._WHT_MAX_QUBITS:  # pylint: disable=protected-access
+    c = -(-(n - 1) // 6)
+    return 4.0 * 2**n * (p * (8 * c + 2) + p * (16 * c + 14) + 6)
   b = -(-(n - 1) // 4)
   return 4.0 * 2**n * (p * (4 + 2 * b) + p * (4 * b + 15) + 6)
 
@@ -261,7 +269,9 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
   contiguous halves, the ``reduction`` (``sum |psi|^2 cut / sum |psi|^2``); then the
   library's own pieces: ``phase_tables`` (``qaoa._apply_phase``: three small tables,
   no per-amplitude cos/sin), ``mixer_block`` (one 4-qubit GEMM pass,
-  ``qaoa._rotate_apply``) and ``mixer_full`` (all ``n`` qubits, ``qaoa._mixer``), and
+  ``qaoa._rotate_apply``) and ``mixer_full`` (all ``n`` qubits, ``qaoa._mixer``) of the
+  complex block-GEMM core, ``wht`` (one Walsh-Hadamard transform of one real plane of
+  the half state, ``qaoa._wht``: the Walsh-Hadamard core's mixer is two per plane), and
   the forward energy and energy + gradient.  ``gb_per_s`` uses read + write bytes.
   """
   from jax import lax  # pylint: disable=import-outside-toplevel
@@ -298,6 +308,8 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
       "phase_tables": (qaoa._apply_phase, (psi, F), 2 * S),  # pylint: disable=protected-access
       "mixer_block": (qaoa._rotate_apply, (M, psi), 2 * S),  # pylint: disable=protected-access
       "mixer_full": (qaoa._mixer, (psi, cq, sq), 2 * S * -(-n // 4)),  # pylint: disable=protected-access
+      "wht": (qaoa._wht, (jnp.ones(qaoa._wht_shape(n - 1), jnp.float32),),  # pylint: disable=protected-access
+              S // 4 * (2 * -(-(n - 1) // 6) - 1)),
       "phase": (lambda psi, gm: psi * lax.complex(jnp.cos(gm * cut), jnp.sin(gm * cut)),
                 (psi, jnp.float32(0.3)), 2.5 * S),
       "butterfly_interleaved": (butterfly, (psi, c, s), 2 * S),
@@ -452,8 +464,10 @@ def main(argv=None) -> int:
       "model": "gate-by-gate: bytes ~= 8 * 2**n * (3 p (2 n + 2.5) + 6)",
       "blocked_cases": blocked,
       "blocked_median": statistics.median(blocked.values()) if blocked else None,
-      "blocked_model": "jqmeta blocked half state: bytes ~= 4 * 2**n * (p (4 + 2B) + "
-                       "p (4B + 15) + 6), B = ceil((n-1)/4)"}
+      "blocked_model": "jqmeta half state, core that ran: kron (n > "
+                       f"{qaoa._WHT_MAX_QUBITS}) 4 * 2**n * (p (4 + 2B) + p (4B + 15) + 6), "
+                       "B = ceil((n-1)/4); Walsh-Hadamard 4 * 2**n * (p (8C + 2) + "
+                       "p (16C + 14) + 6), C = ceil((n-1)/6)"}  # pylint: disable=protected-access
   common.finish(results, report, json_path=args.json, load_before=load_before,
                 t_start=t_start)
   if args.png:

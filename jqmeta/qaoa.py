@@ -114,10 +114,10 @@ def statevector_bytes(n_qubits: int, p: int = 1, dtype=jnp.complex64) -> int:
 
   The simulator keeps only the bit-flip-symmetric half of the state (``2**(N-1)``
   amplitudes) and the adjoint-method gradient keeps no per-layer states: the peak is
-  the backward pass, which holds the state, the co-state, both again as the mixer
-  block's GEMM output, the real cut cotangent and temporaries -- budgeted as 8 complex
-  vectors of length ``2**(N-1)`` -- plus ``3 p`` phase tables of at most
-  ``2**ceil(2N/3)`` entries.  XLA's own count (``compiled.memory_analysis()``,
+  the backward pass, which holds the state, the co-state, both again as the output of a
+  GEMM pass (or of a Hadamard transform: same size as real/imaginary planes), the real
+  cut cotangent and temporaries -- budgeted as 8 complex vectors of length
+  ``2**(N-1)`` -- plus ``3 p`` phase tables of at most ``2**ceil(2N/3)`` entries.  XLA's own count (``compiled.memory_analysis()``,
   reported by ``benchmarks/scaling.py``) stays below this.
 
   Args:
@@ -294,6 +294,10 @@ def cut_values(graph: Graph) -> jax.Array:
 
 # ---------------------------------------------------------------------- statevector
 #
+# Two exact cores share the cut tables and the bit-flip symmetry below: this one
+# (complex block GEMMs, "kron"), used above ``_WHT_MAX_QUBITS`` qubits, and the
+# Walsh-Hadamard core further down (real planes, the default up to that size).
+#
 # Layout: the state is a flat ``(2**N,)`` complex vector.  A layer is
 #   * the phase: ``psi *= F_ab[x, y] F_ac[x, u] F_bc[y, u]`` with ``F = exp(i gamma T)``
 #     (tables from :func:`_cut_tables`, computed for all layers before the layer scan so
@@ -467,13 +471,20 @@ def _cut_weighted_sum(x: jax.Array, T, marginals=None) -> jax.Array:
   return sum(jnp.vdot(t.reshape(-1), mt.reshape(-1)) for t, mt in zip(T, m))
 
 
-def _expectation(psi: jax.Array, T) -> jax.Array:
-  shape = (T[0].shape[0], T[0].shape[1], T[1].shape[1])
-  probs = (jnp.real(psi) ** 2 + jnp.imag(psi) ** 2).reshape(shape)
+def _cut_shape(T) -> tuple[int, int, int]:
+  return T[0].shape[0], T[0].shape[1], T[1].shape[1]
+
+
+def _probs_energy(probs: jax.Array, T) -> jax.Array:
+  """``-sum(probs * cut) / sum(probs)`` for ``probs`` shaped like the cut."""
   # Dividing by the norm cancels the systematic drift of float32 cos^2 + sin^2 != 1
   # through the mixer rotations (measured: 2e-5 -> ~1e-6 absolute at |E| ~ 35, n = 13).
   m = _marginals(probs)
   return -_cut_weighted_sum(probs, T, m) / jnp.vdot(m[0].reshape(-1), jnp.ones_like(m[0]).reshape(-1))
+
+
+def _expectation(psi: jax.Array, T) -> jax.Array:
+  return _probs_energy((jnp.real(psi)**2 + jnp.imag(psi)**2).reshape(_cut_shape(T)), T)
 
 
 @jax.custom_vjp
@@ -525,6 +536,201 @@ def _sv_energy_bwd(res, e_bar):
 _sv_energy.defvjp(_sv_energy_fwd, _sv_energy_bwd)
 
 
+# ------------------------------------------------------- Walsh-Hadamard core (N <= 18)
+#
+# The mixer is diagonal in the Hadamard basis: exp(-i beta sum_j X_j) =
+# H^(x)N diag(exp(-i beta sum_j (1 - 2 y_j))) H^(x)N.  On the symmetric half (qubit 0
+# fixed to 0, see above) the full transform reduces to the UNNORMALISED Walsh-Hadamard
+# transform ``W`` on the other N - 1 qubits, with qubit 0's Hadamard bit equal to the
+# parity of the rest:
+#   mixer(phi) = W (D * W phi),   D(y) = exp(-i beta (n - 2 k(y))) / 2**(N-1),
+#   k(y) = popcount(y) rounded up to even  (padded qubits masked out of y).
+# ``W`` is real and the same for every graph, so the state is kept as two real planes
+# (re, im) and each block of ``W`` is one real GEMM ``x @ H_k`` over the whole batch
+# (vmap folds the graph axis into the GEMM rows).  The state tensor is shaped
+# ``(2**k_1, ..., 2**k_r)`` (blocks of <= 6 qubits); each GEMM contracts the last axis
+# and the next block is brought last by a transpose (one copy per block boundary; the
+# transposes back fuse into the elementwise phase and D passes).  Measured on a 2-core
+# CPU (energy + gradient, p = 3, with :func:`_cos_sin`): n = 12 0.78 -> 0.48 ms per graph,
+# n = 14 3.7 -> 1.5 ms, n = 18 51 -> 37 ms; from n = 20 the extra passes cost more than
+# the real arithmetic saves (180 vs 250 ms), so larger N keeps the complex block-GEMM
+# core above.  Storing per-layer states instead of undoing the layers was measured no
+# faster at n = 12 (the stacked residual writes cost what the saved transforms gained).
+
+_WHT_MAX_QUBITS = 18
+_WHT_BLOCK = 6
+
+
+def _wht_shape(n_rest: int) -> tuple[int, ...]:
+  """State tensor shape for ``n_rest`` qubits: ``ceil(n_rest / 6)`` near-equal blocks."""
+  if n_rest == 0:
+    return ()
+  nb = -(-n_rest // _WHT_BLOCK)
+  return tuple(2**(n_rest // nb + (i < n_rest % nb)) for i in range(nb))
+
+
+def _hadamard(d: int, dtype) -> np.ndarray:
+  """``(d, d)`` unnormalised Sylvester-Hadamard matrix, ``d`` a power of two."""
+  h = np.ones((1, 1))
+  while h.shape[0] < d:
+    h = np.kron(h, [[1.0, 1.0], [1.0, -1.0]])
+  return h.astype(dtype)
+
+
+def _wht(x: jax.Array) -> jax.Array:
+  """Unnormalised Walsh-Hadamard transform of ``x`` shaped ``(2**k_1, ..., 2**k_r)``.
+
+  One GEMM per axis on the LAST axis (``x @ H``: the layout XLA:CPU's GEMM takes without
+  a copy); the next axis is brought last by a transpose, and the final transpose back
+  to the input order is left for XLA to fuse into the consumer.
+  """
+  r = x.ndim
+  at = list(range(r))  # at[i] = input axis now at position i
+  for axis in reversed(range(r)):
+    pos = at.index(axis)
+    if pos != r - 1:
+      order = [i for i in range(r) if i != pos] + [pos]
+      x = jnp.transpose(x, order)
+      at = [at[i] for i in order]
+    x = x @ _hadamard(x.shape[-1], x.dtype)
+  return jnp.transpose(x, [at.index(i) for i in range(r)])
+
+
+def _cmul(x, d):
+  """``x * d`` on (re, im) plane pairs."""
+  (xr, xi), (dr, di) = x, d
+  return xr * dr - xi * di, xr * di + xi * dr
+
+
+def _mixer_index(real: jax.Array, shape) -> jax.Array:
+  """``k(y)`` of the Hadamard-domain diagonal, int32, shaped like the state tensor."""
+  n_rest = real.shape[0] - 1
+  weights = jnp.asarray(2**np.arange(n_rest - 1, -1, -1), jnp.int32)
+  mask = jnp.sum(jnp.where(real[1:], weights, 0))
+  k = lax.population_count(lax.iota(jnp.int32, 2**n_rest) & mask)
+  return (k + (k & 1)).reshape(shape)
+
+
+def _mixer_diag(beta: jax.Array, real: jax.Array):
+  """``(N + 1,)`` tables over ``k``: ``D`` as (re, im) and the generator ``n - 2k``."""
+  N = real.shape[0]
+  g = jnp.sum(real).astype(beta.dtype) - 2.0 * jnp.arange(N + 1, dtype=beta.dtype)
+  scale = 0.5**(N - 1)
+  return (scale * jnp.cos(beta * g), -scale * jnp.sin(beta * g)), g
+
+
+def _phase_planes(x, F, shape):
+  """``x * F_ab F_ac F_bc`` on planes; ``F`` = three (cos, sin) table pairs."""
+  (ac, as_), (bc, bs), (cc, cs) = F
+  f = _cmul(_cmul((ac[:, :, None], as_[:, :, None]), (bc[:, None, :], bs[:, None, :])),
+            (cc[None], cs[None]))
+  gshape = (ac.shape[0], ac.shape[1], bc.shape[1])
+  out = _cmul((x[0].reshape(gshape), x[1].reshape(gshape)), f)
+  return out[0].reshape(shape), out[1].reshape(shape)
+
+
+def _cos_sin(x: jax.Array):
+  """``(cos x, sin x)``; float32 by a vectorised polynomial, other dtypes by ``jnp``.
+
+  XLA:CPU evaluates float32 cos and sin one element at a time (~8 ns each, measured),
+  which made the per-layer phase tables a tenth of an n = 12 energy+gradient.  This is
+  Cody-Waite reduction by pi/2 (three-part constant) and Cephes' single-precision
+  minimax polynomials on ``[-pi/4, pi/4]``: max abs error 1e-7 against float64 for
+  ``|x| <= 1e4`` (XLA's: 3e-8) and < 1e-6 up to 6e4, where float32 arguments are
+  themselves spaced 4e-3 apart; tested in ``test_cos_sin_accuracy``.
+  """
+  if x.dtype != jnp.float32:
+    return jnp.cos(x), jnp.sin(x)
+  f = np.float32
+  j = jnp.round(x * f(2 / np.pi))
+  r = x - j * f(1.5703125) - j * f(4.837512969970703125e-4) - j * f(7.54978995489188216e-8)
+  z = r * r
+  s = r + r * z * (f(-1.6666654611e-1) + z * (f(8.3321608736e-3) + z * f(-1.9515295891e-4)))
+  c = f(1) - f(0.5) * z + z * z * (
+      f(4.166664568298827e-2) + z * (f(-1.388731625493765e-3) + z * f(2.443315711809948e-5)))
+  q = j.astype(jnp.int32) & 3  # quadrant
+  cos = jnp.where(q == 0, c, jnp.where(q == 1, -s, jnp.where(q == 2, -c, s)))
+  sin = jnp.where(q == 0, s, jnp.where(q == 1, c, jnp.where(q == 2, -s, -c)))
+  return cos, sin
+
+
+def _wht_setup(angles: jax.Array, T, real: jax.Array):
+  """Shapes, ``k`` index, phase tables ``(p, ...)`` and mixer tables ``(p, N + 1)``."""
+  shape = _wht_shape(real.shape[0] - 1)
+  g = angles[0][:, None, None]
+  F = tuple(_cos_sin(g * t) for t in T)
+  D, gen = jax.vmap(_mixer_diag, in_axes=(0, None))(angles[1], real)
+  return shape, _mixer_index(real, shape), F, D, gen
+
+
+def _wht_run(angles: jax.Array, T, real: jax.Array, setup=None):
+  """Final symmetric half as (re, im) planes shaped ``_wht_shape(N - 1)``."""
+  shape, k, F, D, _ = _wht_setup(angles, T, real) if setup is None else setup
+  amp = 1.0 / math.sqrt(2**(real.shape[0] - 1))
+  x0 = (jnp.full(shape, amp, angles.dtype), jnp.zeros(shape, angles.dtype))
+
+  def layer(x, xs):
+    F, (dr, di) = xs
+    x = _cmul(tuple(_wht(v) for v in _phase_planes(x, F, shape)), (dr[k], di[k]))
+    return tuple(_wht(v) for v in x), None
+
+  x, _ = lax.scan(layer, x0, (F, D))
+  return x
+
+
+@jax.custom_vjp
+def _wht_energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+  x = _wht_run(angles, T, real)
+  return _probs_energy((x[0]**2 + x[1]**2).reshape(_cut_shape(T)), T)
+
+
+def _wht_energy_fwd(angles, T, real):
+  setup = _wht_setup(angles, T, real)
+  x = _wht_run(angles, T, real, setup)
+  probs = (x[0]**2 + x[1]**2).reshape(_cut_shape(T))
+  return _probs_energy(probs, T), (angles, T, real, x, probs, setup[1:])
+
+
+def _wht_energy_bwd(res, e_bar):
+  """Adjoint gradient as in :func:`_sv_energy_bwd`, in the Hadamard domain.
+
+  ``sum_q <lam|X_q|psi>`` is ``sum_y gen(y) conj(lam_h) psi_h / 2**(N-1)`` with
+  ``_h`` the transforms both states need anyway to undo the mixer; the cut cotangent
+  is accumulated directly as the three table marginals.
+  """
+  angles, T, real, x, probs, (k, F, D, gen) = res
+  shape, cshape = _wht_shape(real.shape[0] - 1), _cut_shape(T)
+  cut = _cut3(T).reshape(shape)
+  lam = (-cut * x[0], -cut * x[1])
+  t_bar0 = tuple(-m for m in _marginals(probs))
+  scale = 0.5**(real.shape[0] - 1)
+
+  def layer_back(carry, xs):
+    x, lam, t_bar = carry
+    gamma, F, (dr, di), gen = xs
+    xh = tuple(_wht(v) for v in x)
+    lh = tuple(_wht(v) for v in lam)
+    acc = scale * jnp.vdot(gen[k], lh[0] * xh[1] - lh[1] * xh[0])
+    d_inv = (dr[k], -di[k])
+    x = tuple(_wht(v) for v in _cmul(xh, d_inv))
+    lam = tuple(_wht(v) for v in _cmul(lh, d_inv))
+    w = (lam[0] * x[1] - lam[1] * x[0]).reshape(cshape)
+    m = _marginals(w)
+    g_gamma = -2.0 * _cut_weighted_sum(w, T, m)
+    t_bar = tuple(t - 2.0 * gamma * mt for t, mt in zip(t_bar, m))
+    f_inv = tuple((c, -s) for c, s in F)
+    return ((_phase_planes(x, f_inv, shape), _phase_planes(lam, f_inv, shape), t_bar),
+            (g_gamma, 2.0 * acc))
+
+  (_, _, t_bar), (g_gamma, g_beta) = lax.scan(
+      layer_back, (x, lam, t_bar0), (angles[0], F, D, gen), reverse=True)
+  grad = jnp.stack([g_gamma, g_beta]).astype(angles.dtype)
+  return e_bar * grad, tuple((e_bar * t).astype(tt.dtype) for t, tt in zip(t_bar, T)), None
+
+
+_wht_energy.defvjp(_wht_energy_fwd, _wht_energy_bwd)
+
+
 def _prepare(angles: jax.Array, graph: Graph):
   """Cut tables restricted to qubit 0 = 0 (the symmetric half) and the qubit mask."""
   t_ab, t_ac, t_bc = _cut_tables(_dense_weights(graph).astype(angles.dtype), graph.n_qubits)
@@ -554,12 +760,34 @@ def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> 
   angles = check_angles(angles)
   _check_graph(graph)
   _guard(graph.n_qubits, angles.shape[1], angles.dtype, memory_limit_bytes, "the statevector")
-  phi = _run(angles, *_prepare(angles, graph))
+  phi = _half_state(angles, graph)
   return jnp.concatenate([phi, jnp.flip(phi)]) / math.sqrt(2.0)
 
 
-def _statevector_energy(angles, graph):
-  return _sv_energy(angles, *_prepare(angles, graph))
+def _core(graph: Graph, core: Optional[str]) -> str:
+  """``"wht"`` (Walsh-Hadamard planes) up to ``_WHT_MAX_QUBITS``, else ``"kron"``."""
+  if core is None:
+    return "wht" if graph.n_qubits <= _WHT_MAX_QUBITS else "kron"
+  if core not in ("wht", "kron"):
+    raise ValueError(f"core must be 'wht' or 'kron', got {core!r}")
+  return core
+
+
+def _half_state(angles, graph, core: Optional[str] = None) -> jax.Array:
+  """The unit-norm symmetric half ``(2**(N-1),)`` complex (qubit 0 = 0)."""
+  T, real = _prepare(angles, graph)
+  if _core(graph, core) == "kron":
+    return _run(angles, T, real)
+  x = _wht_run(angles, T, real)
+  return lax.complex(x[0], x[1]).reshape(-1)
+
+
+def _statevector_energy(angles, graph, core: Optional[str] = None):
+  """Statevector energy by either exact core (both are tested against each other)."""
+  T, real = _prepare(angles, graph)
+  if _core(graph, core) == "kron":
+    return _sv_energy(angles, T, real)
+  return _wht_energy(angles, T, real)
 
 
 def energy(angles, graph: Graph, *, method: str = "statevector",

@@ -667,7 +667,9 @@ if qml is not None:
 * **`vmap`**: the whole batch is one array program. `graphs.stack` pads graphs to common shapes,
   so there is no Python loop over graphs and the per-call overhead is paid once per batch.
 * **One `jit` region**: cut tables, cost phases (products of three small tables, no cos/sin per
-  amplitude), the mixer (a `lax.scan` of 4-qubit GEMM passes), the expectation and the reverse-mode gradient compile into a single XLA program.
+  amplitude), the mixer (a Walsh-Hadamard transform: real GEMMs shared by the whole batch; 4-qubit
+  complex GEMM passes above 18 qubits), the expectation and the reverse-mode gradient compile into a
+  single XLA program.
   PennyLane builds a tape and dispatches every gate, and every Hamiltonian term of the
   expectation, as separate torch operations, with autograd bookkeeping on top.
 * **Analytic p=1** (`method="auto"`): for `p = 1` on unweighted graphs the energy has a closed

@@ -1,4 +1,6 @@
 """qaoa: parity with PennyLane, gradients, analytic p=1, brute force, batching, guards."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import networkx as nx
@@ -313,3 +315,74 @@ def test_cut_tables_sum_to_the_cut(n):
   for u, v, d in G.edges(data=True):
     want += d["weight"] * (bits[:, u] != bits[:, v])
   np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+# Two exact statevector cores: Walsh-Hadamard planes (default up to qaoa._WHT_MAX_QUBITS)
+# and complex block GEMMs ("kron", above it).  PennyLane parity above runs the default
+# core; here each core is checked against the other on random weighted graphs,
+# including padded qubits, in both precisions.
+CORE_CASES = [(1, 1, None, np.float32), (2, 2, None, np.float64), (5, 3, None, np.float32),
+              (6, 2, 9, np.float64), (11, 3, 13, np.float32), (13, 2, None, np.float64),
+              (16, 1, None, np.float32)]
+
+
+@functools.partial(jax.jit, static_argnames="core")
+def _core_outputs(a, g, core):
+  f = lambda a, w: qaoa._statevector_energy(a, g.replace(weights=w), core=core)
+  e, (ga, gw) = jax.value_and_grad(f, argnums=(0, 1))(a, g.weights)
+  return e, ga, gw, qaoa._half_state(a, g, core=core)
+
+
+@pytest.mark.parametrize("n,p,n_qubits,dtype", CORE_CASES)
+def test_wht_and_kron_cores_agree(n, p, n_qubits, dtype):
+  G = random_graph(n, n, weighted=True, p_edge=0.6)
+  x64 = dtype == np.float64
+  with jax.enable_x64(x64):
+    g = graphs.from_networkx(G, n_qubits=n_qubits)
+    a = jnp.asarray(_angles(n, p, dtype))
+    (e0, ga0, gw0, s0), (e1, ga1, gw1, s1) = (_core_outputs(a, g, core=c) for c in ("kron", "wht"))
+    scale = max(1.0, abs(float(e0)))
+    tol = 1e-11 if x64 else 2e-6
+    assert e1.dtype == e0.dtype == dtype
+    assert abs(float(e1) - float(e0)) <= tol * scale
+    np.testing.assert_allclose(np.asarray(ga1), np.asarray(ga0), atol=10 * tol * scale)
+    np.testing.assert_allclose(np.asarray(gw1), np.asarray(gw0), atol=10 * tol * scale)
+    np.testing.assert_allclose(np.asarray(s1), np.asarray(s0), atol=tol)
+
+
+def test_core_selection():
+  small = graphs.from_networkx(nx.path_graph(3), n_qubits=qaoa._WHT_MAX_QUBITS)
+  big = graphs.from_networkx(nx.path_graph(3), n_qubits=qaoa._WHT_MAX_QUBITS + 1)
+  assert (qaoa._core(small, None), qaoa._core(big, None)) == ("wht", "kron")
+  with pytest.raises(ValueError, match="core"):
+    qaoa._core(small, "dense")
+
+
+@pytest.mark.parametrize("n_rest", [1, 2, 5, 6, 7, 11, 13])
+def test_wht_equals_dense_hadamard(n_rest):
+  """The blocked transform (transposes included) equals the dense H^(x)n on a random
+  tensor, and the block shape covers every qubit."""
+  shape = qaoa._wht_shape(n_rest)
+  assert int(np.prod(shape)) == 2**n_rest and max(shape) <= 2**qaoa._WHT_BLOCK
+  x = np.random.default_rng(n_rest).normal(size=2**n_rest)
+  with jax.enable_x64(True):
+    got = np.asarray(qaoa._wht(jnp.asarray(x).reshape(shape))).reshape(-1)
+  H = np.ones((1, 1))
+  for _ in range(n_rest):
+    H = np.kron(H, [[1, 1], [1, -1]])
+  np.testing.assert_allclose(got, H @ x, atol=1e-9)
+
+
+def test_cos_sin_accuracy():
+  rng = np.random.default_rng(0)
+  x = np.concatenate([rng.uniform(-10, 10, 200_000), rng.uniform(-1e4, 1e4, 200_000),
+                      np.arange(-64, 65) * np.pi / 4]).astype(np.float32)
+  c, s = qaoa._cos_sin(jnp.asarray(x))
+  assert c.dtype == s.dtype == jnp.float32
+  ref = x.astype(np.float64)
+  assert np.max(np.abs(np.asarray(c, np.float64) - np.cos(ref))) < 2e-7
+  assert np.max(np.abs(np.asarray(s, np.float64) - np.sin(ref))) < 2e-7
+  with jax.enable_x64(True):
+    c64, s64 = qaoa._cos_sin(jnp.asarray(ref))
+    np.testing.assert_array_equal(np.asarray(c64), np.cos(ref))
+    np.testing.assert_array_equal(np.asarray(s64), np.sin(ref))
