@@ -207,9 +207,14 @@ def test_fit_fixed_angles_beats_random_and_grid(train_batch):
   assert fitted >= grid_scores.max() + 1e-3  # refinement improves on the coarse grid
   assert fitted > rand_scores.max()
   assert fitted > float(jnp.mean(jax.vmap(evaluate.random_cut_ratio)(batch, mc)))
-  # max_cuts computed internally when omitted; refine_steps=0 returns the best grid point.
+  # max_cuts computed internally when omitted; refine_steps=0 returns a best grid point.
+  # The p=1 landscape has exact symmetries (beta -> beta + pi/2), so several grid points
+  # tie up to rounding and the analytic and statevector paths may break the tie apart:
+  # compare scores, and require the point to be on the grid.
   a0 = evaluate.fit_fixed_angles(batch, grid=grid, refine_steps=0, method="analytic")
-  np.testing.assert_allclose(np.asarray(a0), np.asarray(pts[np.argmax(grid_scores)]))
+  assert np.min(np.abs(np.asarray(pts) - np.asarray(a0)[None]).max(axis=(1, 2))) < 1e-6
+  s0 = float(np.asarray(_mean_ratios(a0[None], batch, mc))[0])
+  assert s0 >= grid_scores.max() - 1e-6
 
 
 def test_fit_fixed_angles_p2_not_worse_than_p1_grid(train_batch):

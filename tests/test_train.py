@@ -225,8 +225,10 @@ def test_epoch_equals_loop_of_single_updates():
     p, s = _apply_update(p, s, grads)
     ref_losses.append(float(loss))
   np.testing.assert_allclose(np.asarray(losses), ref_losses, rtol=0, atol=1e-6)
+  # float32: the batched program sums in a different order than the single-graph one
+  # (GEMM rows of the whole batch; measured 1.1e-6 after the two RMSprop updates).
   for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=4e-6)
   moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
               zip(jax.tree.leaves(new_params), jax.tree.leaves(params)))
   assert moved > 1e-3
@@ -277,8 +279,10 @@ def test_minibatch_epoch_is_mean_of_per_graph_losses():
   l2, d2 = _loss_and_grad(p, g[2])
   np.testing.assert_allclose(float(losses[1]), float(l2), atol=1e-6)  # mask excludes pad
   p, s = _apply_update(p, s, d2)
+  # float32: the batched program sums in a different order than the single-graph one
+  # (GEMM rows of the whole batch; measured 1.1e-6 after the two RMSprop updates).
   for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=4e-6)
 
 
 def test_minibatch_accepts_a_sharded_batch_axis():
