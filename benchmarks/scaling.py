@@ -83,11 +83,16 @@ def traffic_bytes(n: int, p: int) -> float:
   return 8.0 * 2**n * (3 * p * (2 * n + 2.5) + 6)
 
 
+def _wht_passes(n: int) -> int:
+  """GEMM passes of one Walsh-Hadamard transform at ``n`` qubits (the library's blocks)."""
+  return len(qaoa._wht_shape(n - 1))  # pylint: disable=protected-access
+
+
 def blocked_traffic_bytes(n: int, p: int) -> float:
   """Modelled bytes of jqmeta's half-state algorithm, for the core that runs at ``n``
   (see the module docstring)."""
   if n <= qaoa._WHT_MAX_QUBITS:  # pylint: disable=protected-access
-    c = -(-(n - 1) // 6)
+    c = _wht_passes(n)
     return 4.0 * 2**n * (p * (8 * c + 2) + p * (16 * c + 14) + 6)
   b = -(-(n - 1) // 4)
   return 4.0 * 2**n * (p * (4 + 2 * b) + p * (4 * b + 15) + 6)
@@ -309,7 +314,7 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
       "mixer_block": (qaoa._rotate_apply, (M, psi), 2 * S),  # pylint: disable=protected-access
       "mixer_full": (qaoa._mixer, (psi, cq, sq), 2 * S * -(-n // 4)),  # pylint: disable=protected-access
       "wht": (qaoa._wht, (jnp.ones(qaoa._wht_shape(n - 1), jnp.float32),),  # pylint: disable=protected-access
-              S // 4 * (2 * -(-(n - 1) // 6) - 1)),
+              S // 4 * (2 * _wht_passes(n) - 1)),
       "phase": (lambda psi, gm: psi * lax.complex(jnp.cos(gm * cut), jnp.sin(gm * cut)),
                 (psi, jnp.float32(0.3)), 2.5 * S),
       "butterfly_interleaved": (butterfly, (psi, c, s), 2 * S),
