@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/batch_sweep.py [--quick] [--json OUT] [--devices 1|all|K]
+  python -m benchmarks.batch_sweep [--quick] [--json OUT] [--devices 1|all|K]
 
 For n = 10 (64 distinct seeded G(10, 0.5) graphs, tiled to the batch size) and
 p = 1, 3, times ``jax.jit(jax.vmap(jax.value_and_grad(qaoa.energy)))`` at batch sizes
@@ -16,14 +16,10 @@ inputs pre-sharded) and reports it next to the single-device numbers.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  pylint: disable=wrong-import-position
-
-common.setup_paths()
+from benchmarks import common  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -9,7 +9,7 @@ compile step.
 
 Example:
   >>> import jax, jax.numpy as jnp
-  >>> from common import time_jitted
+  >>> from benchmarks.common import time_jitted
   >>> t = time_jitted(jax.jit(lambda x: x * 2), (jnp.ones(4),), repeats=3)
   >>> sorted(t)
   ['compile_s', 'lower_s', 'median_s', 'min_s', 'repeats']
@@ -27,11 +27,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from jqmeta import io
+
 __all__ = [
     "REPO_ROOT",
     "BENCH_DIR",
     "REFERENCE_DATASET",
-    "setup_paths",
     "base_parser",
     "run_mode",
     "start_clock",
@@ -51,14 +52,7 @@ __all__ = [
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-REFERENCE_DATASET = REPO_ROOT / ".." / "shared" / "reference" / "datasets.pkl"
-
-
-def setup_paths() -> None:
-  """Puts the repository root and ``benchmarks/`` first on ``sys.path``."""
-  for p in (str(BENCH_DIR), str(REPO_ROOT)):
-    if p not in sys.path:
-      sys.path.insert(0, p)
+REFERENCE_DATASET = io.reference_dir() / "datasets.pkl"
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -227,13 +221,12 @@ def load_graph_splits() -> tuple[dict, str]:
   """The paper's splits (``train_data``, ``val_data``, ``test_data``) and their source.
 
   Reads ``../shared/reference/datasets.pkl`` (relative to the repository root) with
-  ``jqmeta.interop.load_reference_dataset``; if the folder is missing, falls back to
+  ``jqmeta.io.load_reference_dataset``; if the folder is missing, falls back to
   seeded random G(n, 0.5) graphs of the same sizes (1008 training graphs n = 6..9,
   test graphs n = 10..14).
   """
   if REFERENCE_DATASET.is_file():
-    from jqmeta import interop  # pylint: disable=import-outside-toplevel
-    return interop.load_reference_dataset(REFERENCE_DATASET), str(REFERENCE_DATASET.resolve())
+    return io.load_reference_dataset(REFERENCE_DATASET), str(REFERENCE_DATASET.resolve())
   train = []
   for n, count in ((6, 168), (7, 224), (8, 280), (9, 336)):
     train += random_graphs(n, count, seed=n)

@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/compare_pytorch.py [--quick] [--json OUT] [--md OUT] [--png OUT]
+  python -m benchmarks.compare_pytorch [--quick] [--json OUT] [--md OUT] [--png OUT]
 
 Three measurements, each with its baseline measured in the same process:
 
@@ -15,17 +15,15 @@ Three measurements, each with its baseline measured in the same process:
     float64) and the same QNode with the JAX interface under ``jax.jit``
     (``pennylane_jax_s``, float32; it needs no x64).  ``speedup = torch_s / jqmeta_s``.
 (b) ``meta_train_step``: one meta-training update on one graph (Phase I, 10 steps,
-    weighted meta-loss, gradient, RMSprop) for the reference LSTM and QK-LSTM.
-    jqmeta's step is written here: ``meta.phase1`` + ``meta.weighted_loss`` +
-    ``jax.value_and_grad`` + ``optax.rmsprop(lr, decay=0.99, eps=1e-8,
-    eps_in_sqrt=False)`` per parameter group (sequence 6e-6, mapping 1e-4), jitted,
-    timed per call (``jqmeta_s``, statevector energy), and again with
-    ``method="auto"`` (``jqmeta_auto_s``: the exact p = 1 closed form, which is what
-    ``jqmeta reproduce`` trains with on the paper's unweighted graphs).  Baseline:
+    weighted meta-loss, gradient, the paper's per-group PyTorch RMSprop) for the
+    reference LSTM and QK-LSTM: ``jqmeta.training.make_epoch_fn`` on a one-graph batch,
+    timed per call (``jqmeta_s``, statevector energy), and again with ``method="auto"``
+    (``jqmeta_auto_s``: the exact p = 1 closed form, which is what ``jqmeta reproduce``
+    trains with on the paper's unweighted graphs).  Baseline:
     ``torch_reference.time_meta_step`` on the same graphs.
-(c) ``epoch``: one epoch over the 1008 training graphs as ONE jitted ``lax.scan`` of
-    single-graph updates (the paper's protocol), vs the torch per-step time x 1008.
-    When ``jqmeta.train.make_epoch_fn`` exists, its epoch is timed too.
+(c) ``epoch``: one epoch over the 1008 training graphs with
+    ``jqmeta.training.make_epoch_fn`` (ONE jitted ``lax.scan`` of single-graph updates,
+    the paper's protocol), vs the torch per-step time x 1008.
 
 ``OMP_NUM_THREADS`` defaults to 1 (set before torch / pennylane-lightning load: their
 OpenMP threads spin on small shared machines and inflate the reference timings).
@@ -43,20 +41,14 @@ import functools  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  pylint: disable=wrong-import-position
-
-common.setup_paths()
+from benchmarks import common  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from jax import lax  # noqa: E402
 
-from jqmeta import graphs, meta, models, qaoa  # noqa: E402
+from jqmeta import meta, models, qaoa, training  # noqa: E402
 
 MODELS = {"lstm": "LSTM", "qk_lstm": "QK"}  # jqmeta name -> torch_reference kind
 EPOCH_GRAPHS = 1008
@@ -65,23 +57,21 @@ SETTINGS = {
     "full": dict(sizes=(10, 12, 14), ps=(1, 3), batch_graphs=None, jq_repeats=20,
                  torch_graphs=3, torch_repeats=5, pennylane=True, pl_graphs=2, pl_repeats=10,
                  models=("lstm", "qk_lstm"), meta_torch_repeats=5, step_repeats=50,
-                 epoch_graphs=EPOCH_GRAPHS, epoch_repeats=3, epoch_warmup=1,
-                 train_epoch=("lstm", "qk_lstm")),
+                 epoch_graphs=EPOCH_GRAPHS, epoch_repeats=3, epoch_warmup=1),
     "quick": dict(sizes=(10, 12), ps=(1, 3), batch_graphs=None, jq_repeats=20,
                   torch_graphs=2, torch_repeats=3, pennylane=True, pl_graphs=1, pl_repeats=3,
                   models=("lstm", "qk_lstm"), meta_torch_repeats=2, step_repeats=50,
-                  epoch_graphs=EPOCH_GRAPHS, epoch_repeats=1, epoch_warmup=0,
-                  train_epoch=("lstm",)),
+                  epoch_graphs=EPOCH_GRAPHS, epoch_repeats=1, epoch_warmup=0),
     "smoke": dict(sizes=(10,), ps=(1,), batch_graphs=4, jq_repeats=2, torch_graphs=1,
                   torch_repeats=1, pennylane=False, pl_graphs=0, pl_repeats=0,
                   models=("lstm",), meta_torch_repeats=1, step_repeats=3, epoch_graphs=16,
-                  epoch_repeats=1, epoch_warmup=0, train_epoch=()),
+                  epoch_repeats=1, epoch_warmup=0),
 }
 
 
 def _load_torch_reference():
   try:
-    import torch_reference  # pylint: disable=import-outside-toplevel
+    from benchmarks import torch_reference  # pylint: disable=import-outside-toplevel
     return torch_reference, None
   except Exception as e:  # pylint: disable=broad-except  # torch / pennylane missing
     return None, f"{type(e).__name__}: {e}"
@@ -161,77 +151,48 @@ def _ratio(num, den):
 # ------------------------------------------------------------ (b) meta-train step
 
 
-def make_rmsprop(params, lr_sequence=6e-6, lr_mapping=1e-4) -> optax.GradientTransformation:
-  """PyTorch RMSprop (alpha 0.99, eps 1e-8 outside the sqrt) per parameter group."""
-  rms = lambda lr: optax.rmsprop(lr, decay=0.99, eps=1e-8, eps_in_sqrt=False)
-  return optax.multi_transform({"sequence": rms(lr_sequence), "mapping": rms(lr_mapping)},
-                               models.param_labels(params))
+def _model_and_state(name: str, method: str = "statevector"):
+  """``(model, variables, epoch, opt_state)``: the paper's training step from jqmeta.training."""
+  model = models.create(name)
+  variables = meta.init(model, jax.random.key(0))
+  config = training.TrainConfig(method=method)
+  epoch = training.make_epoch_fn(model, config)
+  return model, variables, epoch, training.make_optimizer(config).init(variables)
 
 
-def make_update(cell, collections, opt, steps: int = 10, method: str = "statevector"):
-  """``update(params, opt_state, graph) -> (params, opt_state, loss)`` (not jitted)."""
+def _timed_steps(name: str, singles, method: str, cfg) -> tuple[float, float]:
+  """Median seconds of one meta-training update (an epoch over ONE graph) and compile s."""
+  _, variables, epoch, opt_state = _model_and_state(name, method)
+  t0 = time.perf_counter()
+  compiled = epoch.lower(variables, opt_state, singles[0]).compile()
+  compile_s = time.perf_counter() - t0
+  state = {"variables": variables, "opt": opt_state}
 
-  def loss_fn(params, graph):
-    _, costs = meta.phase1(cell, {**collections, "params": params}, graph, steps, method=method)
-    return meta.weighted_loss(costs)
+  def call(r):
+    v, o, losses = compiled(state["variables"], state["opt"], singles[r % len(singles)])
+    state["variables"], state["opt"] = v, o
+    return losses
 
-  def update(params, opt_state, graph):
-    loss, grads = jax.value_and_grad(loss_fn)(params, graph)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  return update
-
-
-def _cell_and_state(name: str):
-  cell = models.create(name)
-  variables = meta.init(cell, jax.random.key(0))
-  params = variables["params"]
-  collections = {k: v for k, v in variables.items() if k != "params"}
-  opt = make_rmsprop(params)
-  return cell, params, collections, opt, opt.init(params)
+  return common.time_call(call, repeats=cfg["step_repeats"], warmup=2)["median_s"], compile_s
 
 
 def bench_meta_step(train_graphs, cfg, tr, log) -> dict:
   subset = train_graphs[::126] if len(train_graphs) >= 1008 else train_graphs[:8]
   subset = subset[: max(2, min(8, len(subset)))]
   batch = common.stack_graphs(subset)
-  singles = graphs.unstack(batch)  # same padded shape: one compilation
+  # one-graph batches of one padded shape: one compilation for every graph
+  singles = [jax.tree.map(lambda x, i=i: x[i:i + 1], batch) for i in range(len(subset))]
   out = {}
   for name in cfg["models"]:
-    kind = MODELS[name]
-    cell, params, collections, opt, opt_state = _cell_and_state(name)
-    step = jax.jit(make_update(cell, collections, opt))
-    t0 = time.perf_counter()
-    compiled = step.lower(params, opt_state, singles[0]).compile()
-    compile_s = time.perf_counter() - t0
-    state = {"params": params, "opt": opt_state}
-
-    def call(r):
-      p, o, loss = compiled(state["params"], state["opt"], singles[r % len(singles)])
-      state["params"], state["opt"] = p, o
-      return loss
-
-    t = common.time_call(call, repeats=cfg["step_repeats"], warmup=2)
-    row = {"jqmeta_s": t["median_s"], "jqmeta_compile_s": compile_s,
+    run_s, compile_s = _timed_steps(name, singles, "statevector", cfg)
+    row = {"jqmeta_s": run_s, "jqmeta_compile_s": compile_s,
            "graphs": [G.number_of_nodes() for G in subset], "padded_qubits": batch.n_qubits}
     # What `jqmeta reproduce` trains with on these unweighted p = 1 graphs: the exact
     # closed form (method="auto"); same loss and gradient up to float32 rounding.
-    step_auto = jax.jit(make_update(cell, collections, opt, method="auto"))
-    compiled_auto = step_auto.lower(params, opt_state, singles[0]).compile()
-    state_auto = {"params": params, "opt": opt_state}
-
-    def call_auto(r):
-      p, o, loss = compiled_auto(state_auto["params"], state_auto["opt"],
-                                 singles[r % len(singles)])
-      state_auto["params"], state_auto["opt"] = p, o
-      return loss
-
-    row["jqmeta_auto_s"] = common.time_call(call_auto, repeats=cfg["step_repeats"],
-                                            warmup=2)["median_s"]
+    row["jqmeta_auto_s"] = _timed_steps(name, singles, "auto", cfg)[0]
     row["torch_s"] = None
     if tr is not None:
-      row["torch_s"] = tr.time_meta_step(kind, subset, cfg["meta_torch_repeats"])
+      row["torch_s"] = tr.time_meta_step(MODELS[name], subset, cfg["meta_torch_repeats"])
     row["speedup"] = _ratio(row["torch_s"], row["jqmeta_s"])
     row["speedup_auto"] = _ratio(row["torch_s"], row["jqmeta_auto_s"])
     out[name] = row
@@ -241,46 +202,6 @@ def bench_meta_step(train_graphs, cfg, tr, log) -> dict:
 
 
 # -------------------------------------------------------------------- (c) one epoch
-
-
-def make_epoch(cell, collections, opt, steps: int = 10):
-  """One epoch = ``lax.scan`` of single-graph updates over a batched ``Graph``."""
-  update = make_update(cell, collections, opt, steps)
-
-  @jax.jit
-  def epoch(params, opt_state, train_graphs):
-    def body(carry, graph):
-      params, opt_state, loss = update(*carry, graph)
-      return (params, opt_state), loss
-    (params, opt_state), losses = lax.scan(body, (params, opt_state), train_graphs)
-    return params, opt_state, losses
-
-  return epoch
-
-
-def _train_epoch_fn(name: str, cell, params, collections, batch, cfg) -> dict:
-  """Times ``jqmeta.train.make_epoch_fn`` if that module exists (else says why not)."""
-  try:
-    from jqmeta import train  # pylint: disable=import-outside-toplevel
-  except Exception as e:  # pylint: disable=broad-except  # being written concurrently
-    return {"train_make_epoch_fn": f"unavailable: {type(e).__name__}: {e}"}
-  if not hasattr(train, "make_epoch_fn"):
-    return {"train_make_epoch_fn": "unavailable: jqmeta.train has no make_epoch_fn"}
-  try:
-    config = train.TrainConfig()
-    epoch = train.make_epoch_fn(cell, config, collections or None)
-    opt_state = train.make_optimizer(config, params).init(params)
-    times = []
-    for _ in range(1 + cfg["epoch_warmup"] + cfg["epoch_repeats"]):
-      s = time.perf_counter()
-      jax.block_until_ready(epoch(params, opt_state, batch))
-      times.append(time.perf_counter() - s)
-    run_s = statistics.median(times[1 + cfg["epoch_warmup"]:])
-    # The first call compiles (jit cache); its excess over a run is the compile time.
-    return {"train_make_epoch_fn_s": run_s, "train_make_epoch_fn_compile_s": times[0] - run_s}
-  except Exception as e:  # pylint: disable=broad-except  # report, do not abort the run
-    traceback.print_exc()
-    return {"train_make_epoch_fn": f"failed: {type(e).__name__}: {e}"}
 
 
 def bench_epoch(train_graphs, cfg, meta_steps, log) -> dict:
@@ -293,9 +214,8 @@ def bench_epoch(train_graphs, cfg, meta_steps, log) -> dict:
   stack_s = time.perf_counter() - t0
   out = {}
   for name in cfg["models"]:
-    cell, params, collections, opt, opt_state = _cell_and_state(name)
-    epoch = make_epoch(cell, collections, opt)
-    t = common.time_jitted(epoch, (params, opt_state, batch), repeats=cfg["epoch_repeats"],
+    _, variables, epoch, opt_state = _model_and_state(name)
+    t = common.time_jitted(epoch, (variables, opt_state, batch), repeats=cfg["epoch_repeats"],
                            warmup=cfg["epoch_warmup"])
     scale = EPOCH_GRAPHS / len(gs)
     row = {"graphs_timed": len(gs), "padded_qubits": batch.n_qubits,
@@ -306,10 +226,6 @@ def bench_epoch(train_graphs, cfg, meta_steps, log) -> dict:
     row["torch_s_estimated"] = None if torch_step is None else torch_step * EPOCH_GRAPHS
     row["torch_method"] = "torch_reference.time_meta_step median x 1008"
     row["speedup"] = _ratio(row["torch_s_estimated"], row["jqmeta_s"])
-    if name in cfg["train_epoch"]:
-      row.update(_train_epoch_fn(name, cell, params, collections, batch, cfg))
-      row["speedup_train_make_epoch_fn"] = _ratio(row["torch_s_estimated"],
-                                                  row.get("train_make_epoch_fn_s"))
     out[name] = row
     log(f"  epoch {name}: jqmeta {common.fmt_s(row['jqmeta_s'])} "
         f"(compile {common.fmt_s(row['jqmeta_compile_s'])}), torch est. "
@@ -348,11 +264,10 @@ def report(results: dict) -> str:
   for name, r in results["epoch"].items():
     rows.append([name, common.fmt_s(r["jqmeta_s"]) + (" (extrapolated)" if r["extrapolated"]
                                                       else ""),
-                 common.fmt_s(r.get("train_make_epoch_fn_s")),
                  common.fmt_s(r["torch_s_estimated"]), _x(r["speedup"]),
                  common.fmt_s(r["jqmeta_compile_s"])])
   lines.append(common.markdown_table(
-      ["model", "jqmeta scan", "train.make_epoch_fn", "torch (step x 1008)", "speedup",
+      ["model", "training.make_epoch_fn", "torch (step x 1008)", "speedup",
        "jqmeta compile"], rows))
   m = results["machine"]
   lines += ["", f"Machine: {m['cpu']} ({m['cpu_affinity']} cores usable, load "

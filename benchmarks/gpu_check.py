@@ -2,7 +2,7 @@
 
 Usage (on the GPU machine, from the repository root)::
 
-  python benchmarks/gpu_check.py [--n 26] [--p 6] [--out DIR] [--suites]
+  python -m benchmarks.gpu_check [--n 26] [--p 6] [--out DIR] [--suites]
 
 1. ``energy``: ``jax.jit(qaoa.energy)`` (forward only) and
    ``jax.jit(jax.value_and_grad(qaoa.energy))`` on one seeded G(n, 0.5) graph at depth p,
@@ -24,10 +24,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  pylint: disable=wrong-import-position
-
-common.setup_paths()
+from benchmarks import common  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -58,20 +55,19 @@ def bench_energy(n: int, p: int, repeats: int, log) -> dict:
 
 
 def run_suites(max_n: int, out_dir: str, log) -> dict:
-  here = os.path.dirname(os.path.abspath(__file__))
   runs = {
-      "scaling": ["scaling.py", "--max-n", str(max_n), "--json", f"{out_dir}/scaling.json",
+      "scaling": ["--max-n", str(max_n), "--json", f"{out_dir}/scaling.json",
                   "--png", f"{out_dir}/scaling.png"],
-      "compare_pytorch": ["compare_pytorch.py", "--quick", "--json", f"{out_dir}/compare.json",
+      "compare_pytorch": ["--quick", "--json", f"{out_dir}/compare.json",
                           "--md", f"{out_dir}/compare.md", "--png", f"{out_dir}/compare.png"],
   }
   status = {}
   for name, cmd in runs.items():
-    log(f"{name}: {' '.join(cmd)}")
+    log(f"benchmarks.{name}: {' '.join(cmd)}")
     t0 = time.perf_counter()
     with open(f"{out_dir}/{name}.log", "w") as fh:
-      rc = subprocess.call([sys.executable, os.path.join(here, cmd[0]), *cmd[1:]],
-                           stdout=fh, stderr=subprocess.STDOUT)
+      rc = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *cmd],
+                           stdout=fh, stderr=subprocess.STDOUT, cwd=common.REPO_ROOT)
     status[name] = {"returncode": rc, "wall_s": time.perf_counter() - t0}
     log(f"  {name}: rc {rc}, {status[name]['wall_s']:.0f} s")
   return status

@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/scaling.py [--quick] [--json OUT] [--png OUT] [--max-n N]
+  python -m benchmarks.scaling [--quick] [--json OUT] [--png OUT] [--max-n N]
 
 * ``energy_grad``: ``jax.jit(jax.value_and_grad(qaoa.energy))`` on one seeded
   G(n, 0.5) graph for n = 10 .. ``--max-n`` (default 22; ``--max-n 26`` on a GPU) and
@@ -29,12 +29,13 @@ state):
   passes, so its fraction can exceed 100%).
 * ``blocked_traffic_bytes`` -- what jqmeta's own algorithm must move.  It simulates
   the bit-flip-symmetric half of the state (``H = S / 2`` bytes), applies the mixer on
-  qubit 0 as one reversal pass and on the other ``n - 1`` qubits 4 per pass (one
-  small GEMM, ``B = ceil((n - 1) / 4)`` passes); the phase is a product of three small
+  qubit 0 as one reversal pass and on the other ``n - 1`` qubits ``k`` per pass (one
+  small GEMM; ``B`` passes, ``k`` and ``B`` from ``kron_core.blocks(n - 1)``: 4-qubit
+  blocks, or 3 when that avoids a remainder block); the phase is a product of three small
   tables (read + write: 2 H); the reverse pass carries two states through every pass,
   plus the ``Im(conj(lam) psi)`` terms:
   ``bytes ~= H * (p (4 + 2 B) + p (4 B + 15) + 6)``.  That is the complex block-GEMM
-  core, used for ``n > qaoa._WHT_MAX_QUBITS``; up to that size the Walsh-Hadamard core
+  core, used for ``n > wht_core.WHT_MAX_QUBITS``; up to that size the Walsh-Hadamard core
   runs, whose transform is ``C = ceil((n - 1) / 6)`` real GEMM passes plus ``C - 1``
   transposes on the (re, im) planes, twice per layer, with one phase and one
   diagonal pass: ``bytes ~= H * (p (8 C + 2) + p (16 C + 14) + 6)``.
@@ -55,16 +56,14 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402  pylint: disable=wrong-import-position
-
-common.setup_paths()
+from benchmarks import common  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jqmeta import graphs, qaoa  # noqa: E402
+from jqmeta._src import cut as cut_src, kron_core, wht_core  # noqa: E402
 
 SETTINGS = {
     "full": dict(n_min=10, ps=(1, 3, 10), repeats=5, compile_n=12,
@@ -85,16 +84,22 @@ def traffic_bytes(n: int, p: int) -> float:
 
 def _wht_passes(n: int) -> int:
   """GEMM passes of one Walsh-Hadamard transform at ``n`` qubits (the library's blocks)."""
-  return len(qaoa._wht_shape(n - 1))  # pylint: disable=protected-access
+  return len(wht_core.wht_shape(n - 1))
+
+
+def _kron_passes(n_qubits: int) -> int:
+  """GEMM passes of the block-GEMM mixer on ``n_qubits`` qubits (the library's blocks)."""
+  _, n_full, remainder = kron_core.blocks(n_qubits)
+  return n_full + (remainder > 0)
 
 
 def blocked_traffic_bytes(n: int, p: int) -> float:
   """Modelled bytes of jqmeta's half-state algorithm, for the core that runs at ``n``
   (see the module docstring)."""
-  if n <= qaoa._WHT_MAX_QUBITS:  # pylint: disable=protected-access
+  if n <= wht_core.WHT_MAX_QUBITS:
     c = _wht_passes(n)
     return 4.0 * 2**n * (p * (8 * c + 2) + p * (16 * c + 14) + 6)
-  b = -(-(n - 1) // 4)
+  b = _kron_passes(n - 1)
   return 4.0 * 2**n * (p * (4 + 2 * b) + p * (4 * b + 15) + 6)
 
 
@@ -272,11 +277,12 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
   ``phase`` (``psi * exp(i gamma cut)``: one cos + one sin per amplitude), one mixer
   ``butterfly`` (one qubit, interleaved layout) and the same butterfly written as two
   contiguous halves, the ``reduction`` (``sum |psi|^2 cut / sum |psi|^2``); then the
-  library's own pieces: ``phase_tables`` (``qaoa._apply_phase``: three small tables,
-  no per-amplitude cos/sin), ``mixer_block`` (one 4-qubit GEMM pass,
-  ``qaoa._rotate_apply``) and ``mixer_full`` (all ``n`` qubits, ``qaoa._mixer``) of the
-  complex block-GEMM core, ``wht`` (one Walsh-Hadamard transform of one real plane of
-  the half state, ``qaoa._wht``: the Walsh-Hadamard core's mixer is two per plane), and
+  library's own pieces: ``phase_tables`` (``kron_core.apply_phase``: three small tables,
+  no per-amplitude cos/sin), ``mixer_block`` (one GEMM pass on a block of
+  ``kron_core.blocks(n)`` qubits, ``kron_core.rotate_apply``) and ``mixer_full`` (all
+  ``n`` qubits, ``kron_core.mixer``) of the complex block-GEMM core, ``wht`` (one
+  Walsh-Hadamard transform of one real plane of the half state, ``wht_core.wht``: the
+  Walsh-Hadamard core's mixer is two per plane), and
   the forward energy and energy + gradient.  ``gb_per_s`` uses read + write bytes.
   """
   from jax import lax  # pylint: disable=import-outside-toplevel
@@ -302,18 +308,18 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
     probs = jnp.real(psi)**2 + jnp.imag(psi)**2
     return -jnp.sum(probs * cut) / jnp.sum(probs)
 
-  W = qaoa._dense_weights(g)  # pylint: disable=protected-access
-  tables = qaoa._cut_tables(W, n)  # pylint: disable=protected-access
+  W = cut_src.dense_weights(g)
+  tables = cut_src.cut_tables(W, n)
   F = tuple(lax.complex(jnp.cos(0.3 * t), jnp.sin(0.3 * t)) for t in tables)
   cq, sq = jnp.full((n,), c), jnp.full((n,), s)
-  k = min(4, n)
-  M = qaoa._kron_rx(cq[:k], sq[:k], -1.0)  # pylint: disable=protected-access
+  k = kron_core.blocks(n)[0]
+  M = kron_core.kron_rx(cq[:k], sq[:k], -1.0)
   cases = {
       "cut_values": (qaoa.cut_values, (g,), S // 2),
-      "phase_tables": (qaoa._apply_phase, (psi, F), 2 * S),  # pylint: disable=protected-access
-      "mixer_block": (qaoa._rotate_apply, (M, psi), 2 * S),  # pylint: disable=protected-access
-      "mixer_full": (qaoa._mixer, (psi, cq, sq), 2 * S * -(-n // 4)),  # pylint: disable=protected-access
-      "wht": (qaoa._wht, (jnp.ones(qaoa._wht_shape(n - 1), jnp.float32),),  # pylint: disable=protected-access
+      "phase_tables": (kron_core.apply_phase, (psi, F), 2 * S),
+      "mixer_block": (kron_core.rotate_apply, (M, psi), 2 * S),
+      "mixer_full": (kron_core.mixer, (psi, cq, sq), 2 * S * _kron_passes(n)),
+      "wht": (wht_core.wht, (jnp.ones(wht_core.wht_shape(n - 1), jnp.float32),),
               S // 4 * (2 * _wht_passes(n) - 1)),
       "phase": (lambda psi, gm: psi * lax.complex(jnp.cos(gm * cut), jnp.sin(gm * cut)),
                 (psi, jnp.float32(0.3)), 2.5 * S),
@@ -470,9 +476,9 @@ def main(argv=None) -> int:
       "blocked_cases": blocked,
       "blocked_median": statistics.median(blocked.values()) if blocked else None,
       "blocked_model": "jqmeta half state, core that ran: kron (n > "
-                       f"{qaoa._WHT_MAX_QUBITS}) 4 * 2**n * (p (4 + 2B) + p (4B + 15) + 6), "
-                       "B = ceil((n-1)/4); Walsh-Hadamard 4 * 2**n * (p (8C + 2) + "
-                       "p (16C + 14) + 6), C = ceil((n-1)/6)"}  # pylint: disable=protected-access
+                       f"{wht_core.WHT_MAX_QUBITS}) 4 * 2**n * (p (4 + 2B) + p (4B + 15) + 6), "
+                       "B = GEMM passes of kron_core.blocks(n-1); Walsh-Hadamard 4 * 2**n * "
+                       "(p (8C + 2) + p (16C + 14) + 6), C = ceil((n-1)/6)"}
   common.finish(results, report, json_path=args.json, load_before=load_before,
                 t_start=t_start)
   if args.png:

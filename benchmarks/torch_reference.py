@@ -3,8 +3,8 @@
 This module mirrors the implementation published with Lin, Hsu, Chen,
 "Meta-Learning for Quantum Optimization via Quantum Sequence Model"
 (arXiv 2512.05058) so that the JAX library can be benchmarked against it. It is
-a standalone benchmark helper, not part of ``jqmeta``: a script in
-``benchmarks/`` imports it after putting this folder on ``sys.path``.
+a standalone benchmark helper, not part of ``jqmeta``: the scripts import it as
+``benchmarks.torch_reference``.
 
 Everything is deliberately per graph (one graph per update, Python loops over
 recurrent steps, a PennyLane QNode per circuit call), like the published code:
@@ -21,7 +21,7 @@ recurrent steps, a PennyLane QNode per circuit call), like the published code:
   ``.npz`` twins and the reference dataset (restricted unpickler).
 * :func:`time_meta_step`, :func:`time_qaoa_energy_grad` - timing helpers.
 
-Run ``python benchmarks/torch_reference.py --selfcheck`` to reproduce the
+Run ``python -m benchmarks.torch_reference --selfcheck`` to reproduce the
 published Phase I trajectories of the best LSTM and QK-LSTM checkpoints, and
 ``--timings`` for the reference timings.
 """
@@ -41,6 +41,8 @@ import pennylane as qml
 import torch
 from torch import nn
 
+from jqmeta import io as jqmeta_io
+
 __all__ = [
     "REFERENCE_DIR",
     "qaoa_energy_qnode",
@@ -58,13 +60,9 @@ __all__ = [
     "time_qaoa_energy_grad",
 ]
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-#: ``shared/reference`` relative to the project root (``/work/main`` ->
-#: ``/work/shared/reference``); override with ``JQMETA_REFERENCE_DIR``.
-REFERENCE_DIR = os.environ.get(
-    "JQMETA_REFERENCE_DIR",
-    os.path.normpath(os.path.join(_HERE, "..", "..", "shared", "reference")),
-)
+#: The reference folder (``jqmeta.io.reference_dir()``); override with
+#: ``JQMETA_REFERENCE_DIR``.
+REFERENCE_DIR = os.environ.get("JQMETA_REFERENCE_DIR", str(jqmeta_io.reference_dir()))
 
 #: Backend of the sequence-model gate circuits. The paper's run used
 #: ``lightning.qubit`` (``args.yaml``: ``backend_sequence``); with the torch
@@ -331,9 +329,8 @@ def load_reference_datasets(path: str | None = None) -> dict:
 
   Read through jqmeta's restricted unpickler (networkx graph and view classes only).
   """
-  from jqmeta import interop
   path = path or os.path.join(REFERENCE_DIR, "datasets.pkl")
-  return interop.load_reference_dataset(path)
+  return jqmeta_io.load_reference_dataset(path)
 
 
 # ------------------------------------------------------------------------- timings

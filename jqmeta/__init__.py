@@ -1,32 +1,91 @@
 """jqmeta: JAX-native meta-learned QAOA.
 
-Modules (one concept each): ``graphs`` (padded Max-Cut graphs), ``qaoa`` (exact
-statevector and analytic p=1 energies), ``circuits`` (small gate circuits),
-``kernels`` (quantum fidelity kernels), ``models`` (the four learned optimizers as
-Flax cells), ``meta`` (Phase I unroll and meta-losses), ``train``, ``evaluate``,
-``interop`` (published checkpoints and datasets), ``parallel`` and ``cli``.
+The flat public API: ``import jqmeta as jq`` then ``jq.energy``, ``jq.fit``, ... (every
+name in ``__all__``), or the modules themselves (``jq.qaoa``, ``jq.training``, ...):
+
+* ``graphs``: the padded ``Graph`` pytree, networkx conversion, batching, generators;
+* ``qaoa``: exact statevector and closed-form p=1 energies, max cut (no flax);
+* ``circuits``, ``kernels``: small gate circuits and quantum fidelity kernels;
+* ``models``, ``meta``: the four learned optimizers as Flax cells; Phase I and meta-losses;
+* ``training``: meta-training (any optax optimizer; the paper's by default), checkpoints;
+* ``phase2``, ``baselines``, ``metrics``, ``evaluation``: the test protocol;
+* ``io``: graph datasets and the published PyTorch checkpoints;
+* ``parallel``: batches sharded over devices and hosts;
+* ``app``: the paper's application (``jqmeta reproduce`` and the command line).
+
+Names resolve lazily, so ``import jqmeta.qaoa`` imports neither flax nor optax.  Module
+names of jqmeta < 0.2 (``train``, ``evaluate``, ``interop``, ``reproduce``, ``report``,
+``cli``) still work, with a ``DeprecationWarning`` (see the README's changelog).
+
+Example:
+  >>> import jax.numpy as jnp, networkx as nx
+  >>> import jqmeta as jq
+  >>> g = jq.from_networkx(nx.cycle_graph(4))
+  >>> round(float(jq.energy(jnp.zeros((2, 1)), g)), 4)
+  -2.0
 """
-from jqmeta import circuits
-from jqmeta import graphs
-from jqmeta import interop
-from jqmeta import kernels
-from jqmeta import meta
-from jqmeta import models
-from jqmeta import qaoa
-from jqmeta.graphs import Graph, from_networkx, stack
-from jqmeta.interop import load_dataset, load_reference_checkpoint, load_reference_dataset
-from jqmeta.meta import phase1
-from jqmeta.models import count_params, create
-from jqmeta.qaoa import (analytic_p1_energy, approximation_ratio, energy, expected_cut,
-                         max_cut, state)
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+import sys
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "circuits", "graphs", "interop", "kernels", "meta", "models", "qaoa",
-    "Graph", "from_networkx", "stack",
-    "energy", "expected_cut", "state", "max_cut", "approximation_ratio",
-    "analytic_p1_energy",
-    "create", "count_params", "phase1",
-    "load_dataset", "load_reference_dataset", "load_reference_checkpoint",
-]
+__version__ = "0.2.0"
+
+_MODULES = ("graphs", "qaoa", "circuits", "kernels", "models", "meta", "training", "phase2",
+            "baselines", "metrics", "evaluation", "io", "parallel", "app")
+
+# name -> the public module that defines it (the flat API, one entry per name)
+_API = {
+    **dict.fromkeys(("Graph", "from_networkx", "to_networkx", "stack", "unstack",
+                     "erdos_renyi", "is_unweighted"), "graphs"),
+    **dict.fromkeys(("energy", "expected_cut", "state", "cut_values", "max_cut",
+                     "approximation_ratio", "analytic_p1_energy", "check_angles",
+                     "memory_limit", "statevector_bytes"), "qaoa"),
+    **dict.fromkeys(("fidelity_kernel", "feature_map"), "kernels"),
+    **dict.fromkeys(("create", "count_params", "param_labels"), "models"),
+    **dict.fromkeys(("phase1", "weighted_loss", "observed_improvement_loss", "meta_loss"),
+                    "meta"),
+    **dict.fromkeys(("TrainConfig", "TrainResult", "TrainingDivergedError", "fit",
+                     "make_optimizer", "make_epoch_fn", "make_val_fn", "load_checkpoint"),
+                    "training"),
+    **dict.fromkeys(("Phase2Result", "phase2_sgd", "combined_curve"), "phase2"),
+    **dict.fromkeys(("random_starts", "random_cut_ratio", "angle_grid", "fit_fixed_angles",
+                     "p1_optimum"), "baselines"),
+    **dict.fromkeys(("ratio_from_energy", "relative_error", "mean_curve",
+                     "iterations_to_convergence", "ratio_stats"), "metrics"),
+    **dict.fromkeys(("evaluate_method", "phase1_batch", "two_phase"), "evaluation"),
+    **dict.fromkeys(("load_dataset", "save_dataset", "load_reference_dataset",
+                     "load_reference_checkpoint", "read_state_dict"), "io"),
+    **dict.fromkeys(("make_mesh", "sharded_map", "batch_energy", "batch_energy_and_grad",
+                     "batch_phase1"), "parallel"),
+}
+
+__all__ = list(_MODULES) + list(_API) + ["__version__"]
+
+
+def __getattr__(name: str):
+  if name in _MODULES:
+    return importlib.import_module(f"{__name__}.{name}")
+  if name in _API:
+    value = getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    globals()[name] = value  # resolve once
+    return value
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+  from jqmeta import (app, baselines, circuits, evaluation, graphs, io, kernels, meta,  # noqa
+                      metrics, models, parallel, phase2, qaoa, training)
+
+
+def _install_legacy_aliases() -> None:
+  from jqmeta._src import legacy  # pylint: disable=import-outside-toplevel
+  legacy.install(sys.modules[__name__])
+
+
+_install_legacy_aliases()

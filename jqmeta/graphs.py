@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from typing import Hashable, Sequence
 
@@ -34,12 +35,12 @@ import jax
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
-from flax import struct
 
-__all__ = ["Graph", "from_networkx", "stack", "unstack", "to_networkx", "erdos_renyi"]
+__all__ = ["Graph", "from_networkx", "stack", "unstack", "to_networkx", "erdos_renyi",
+           "is_unweighted"]
 
 
-@struct.dataclass
+@dataclasses.dataclass(frozen=True)
 class Graph:
   """One (or, after :func:`stack`, a batch of) padded Max-Cut graph(s).
 
@@ -63,7 +64,21 @@ class Graph:
   degrees: jax.Array  # (N,) int32
   n_nodes: jax.Array  # () int32
   n_edges: jax.Array  # () int32
-  n_qubits: int = struct.field(pytree_node=False)
+  n_qubits: int  # static: part of the pytree structure, fixes compiled shapes
+
+  def replace(self, **changes) -> "Graph":
+    """A copy with some fields replaced (``g.replace(weights=w)``)."""
+    return dataclasses.replace(self, **changes)
+
+  def astype(self, dtype) -> "Graph":
+    """A copy whose weights have the float ``dtype`` (float64 needs x64 enabled).
+
+    Example:
+      >>> import networkx as nx
+      >>> from_networkx(nx.path_graph(3)).astype(jnp.float16).weights.dtype
+      dtype('float16')
+    """
+    return self.replace(weights=jnp.asarray(self.weights, dtype))
 
   @property
   def max_edges(self) -> int:
@@ -74,6 +89,11 @@ class Graph:
   def batch_shape(self) -> tuple[int, ...]:
     """Leading batch dimensions (``()`` for a single graph)."""
     return tuple(self.edges.shape[:-2])
+
+
+jax.tree_util.register_dataclass(
+    Graph, data_fields=["edges", "weights", "triangles", "degrees", "n_nodes", "n_edges"],
+    meta_fields=["n_qubits"])
 
 
 def _edge_weight(u: Hashable, v: Hashable, data: dict) -> float:
@@ -257,12 +277,13 @@ def to_networkx(g: Graph) -> nx.Graph:
 
 
 def erdos_renyi(rng: np.random.Generator, n: int, p: float, *, connected: bool = True,
-                max_tries: int = 1000) -> nx.Graph:
+                min_edges: int = 0, max_tries: int = 1000) -> nx.Graph:
   """Draws an Erdős–Rényi ``G(n, p)`` graph from an explicit numpy ``Generator``.
 
-  With ``connected=True`` (default) it redraws until the graph is connected, which is
-  what random Max-Cut benchmarks use; raises ``ValueError`` if ``max_tries`` fail.
-  Returns a networkx graph on nodes ``0..n-1`` (no arrays; convert with
+  Each try draws ``nx.gnp_random_graph(n, p, seed=rng.integers(2**31 - 1))``; it is
+  redrawn until it is connected (``connected=True``, what random Max-Cut benchmarks
+  use) and has at least ``min_edges`` edges.  Raises ``ValueError`` if ``max_tries``
+  draws fail.  Returns a networkx graph on nodes ``0..n-1`` (no arrays; convert with
   :func:`from_networkx`).  The same seeded ``rng`` state gives the same graph.
 
   Example:
@@ -278,6 +299,17 @@ def erdos_renyi(rng: np.random.Generator, n: int, p: float, *, connected: bool =
     raise ValueError(f"edge probability p must lie in [0, 1], got {p}")
   for _ in range(max_tries):
     G = nx.gnp_random_graph(n, p, seed=int(rng.integers(2**31 - 1)))
-    if not connected or nx.is_connected(G):
+    if (not connected or nx.is_connected(G)) and G.number_of_edges() >= min_edges:
       return G
-  raise ValueError(f"no connected G({n}, {p}) graph found in {max_tries} draws")
+  raise ValueError(f"no G({n}, {p}) graph with connected={connected} and at least "
+                   f"{min_edges} edges found in {max_tries} draws")
+
+
+def is_unweighted(gs: Sequence[nx.Graph]) -> bool:
+  """True when no edge of the networkx graphs ``gs`` has a weight other than 1.
+
+  Example:
+    >>> is_unweighted([nx.path_graph(3)]), is_unweighted([nx.Graph([(0, 1, {"weight": 2})])])
+    (True, False)
+  """
+  return all(d.get("weight", 1) == 1 for G in gs for _, _, d in G.edges(data=True))

@@ -37,57 +37,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jqmeta import circuits
+from jqmeta._src import gates
+from jqmeta._src.validation import check_vector, complex_dtype
 
 __all__ = ["feature_map", "fidelity_kernel", "kernel_features", "kernel_gate"]
-
-
-def _check_vector(x, name: str) -> jax.Array:
-  x = jnp.asarray(x)
-  if x.ndim != 1 or x.shape[0] < 1:
-    raise ValueError(f"{name} must be a non-empty 1-D (n,) vector, got shape {x.shape}")
-  if jnp.iscomplexobj(x):
-    raise ValueError(f"{name} must be real, got dtype {x.dtype}")
-  return x
-
-
-def _complex_dtype(*xs) -> jnp.dtype:
-  real = jnp.result_type(*xs, jnp.float32)
-  if not jnp.issubdtype(real, jnp.floating):
-    real = jnp.float32
-  return jnp.result_type(real, jnp.complex64)
-
-
-def _apply_u(s: jax.Array, x: jax.Array) -> jax.Array:
-  """Applies ``U(x)`` to the state ``s``."""
-  n = x.shape[0]
-  for i in range(n):
-    s = circuits.hadamard(s, i)
-  for i in range(n):
-    s = circuits.rz(s, x[i], i)
-  for i in range(n):
-    s = circuits.ry(s, x[i], i)
-  for i in range(n - 1):
-    s = circuits.cnot(s, i, i + 1)
-  for i in range(n):
-    s = circuits.rz(s, x[i], i)
-  return s
-
-
-def _apply_u_dagger(s: jax.Array, x: jax.Array) -> jax.Array:
-  """Applies ``U(x)^dagger``: the adjoint gates of ``U(x)`` in reverse order."""
-  n = x.shape[0]
-  for i in range(n):
-    s = circuits.rz(s, x[i], i, adjoint=True)
-  for i in reversed(range(n - 1)):
-    s = circuits.cnot(s, i, i + 1)
-  for i in range(n):
-    s = circuits.ry(s, x[i], i, adjoint=True)
-  for i in range(n):
-    s = circuits.rz(s, x[i], i, adjoint=True)
-  for i in range(n):
-    s = circuits.hadamard(s, i)
-  return s
 
 
 def feature_map(x: jax.Array) -> jax.Array:
@@ -105,8 +58,8 @@ def feature_map(x: jax.Array) -> jax.Array:
     >>> [round(float(p), 4) for p in jnp.abs(s) ** 2]
     [0.25, 0.25, 0.25, 0.25]
   """
-  x = _check_vector(x, "x")
-  return _apply_u(circuits.zero_state(x.shape[0], _complex_dtype(x)), x)
+  x = check_vector(x, "x")
+  return gates.feature_map_circuit(gates.zero_state(x.shape[0], complex_dtype(x)), x)
 
 
 def fidelity_kernel(x: jax.Array, x_ref: jax.Array) -> jax.Array:
@@ -127,16 +80,16 @@ def fidelity_kernel(x: jax.Array, x_ref: jax.Array) -> jax.Array:
     >>> 0.0 <= float(k) <= 1.0
     True
   """
-  x = _check_vector(x, "x")
-  x_ref = _check_vector(x_ref, "x_ref")
+  x = check_vector(x, "x")
+  x_ref = check_vector(x_ref, "x_ref")
   if x.shape != x_ref.shape:
     raise ValueError(f"x and x_ref must have the same shape, got {x.shape} and {x_ref.shape}")
-  s = circuits.zero_state(x.shape[0], _complex_dtype(x, x_ref))
-  s = _apply_u(s, x)
-  s = _apply_u_dagger(s, x_ref)
+  s = gates.zero_state(x.shape[0], complex_dtype(x, x_ref))
+  s = gates.feature_map_circuit(s, x)
+  s = gates.feature_map_circuit(s, x_ref, adjoint=True)
   # Normalised (exactly 1 in exact arithmetic): cancels float32 norm drift, so
   # k(x, x) == 1 and k <= 1 up to a few ulps.
-  return circuits.prob_zero(s) / jnp.sum(jnp.abs(s) ** 2)
+  return gates.prob_zero(s) / gates.norm_squared(s)
 
 
 def kernel_features(v: jax.Array, refs: jax.Array) -> jax.Array:
@@ -154,7 +107,7 @@ def kernel_features(v: jax.Array, refs: jax.Array) -> jax.Array:
     >>> kernel_features(jnp.array([0.1, 0.2]), refs).shape
     (3,)
   """
-  v = _check_vector(v, "v")
+  v = check_vector(v, "v")
   refs = jnp.asarray(refs)
   if refs.ndim != 2:
     raise ValueError(f"refs must be 2-D (N, n), got shape {refs.shape}")

@@ -3,9 +3,9 @@
 Example:
   >>> import jax, networkx as nx
   >>> from jqmeta import graphs, meta, models
-  >>> cell = models.create("lstm")
-  >>> variables = meta.init(cell, jax.random.key(0))
-  >>> angles, costs = meta.phase1(cell, variables, graphs.from_networkx(nx.cycle_graph(6)))
+  >>> model = models.create("lstm")
+  >>> variables = meta.init(model, jax.random.key(0))
+  >>> angles, costs = meta.phase1(model, variables, graphs.from_networkx(nx.cycle_graph(6)))
   >>> angles.shape, costs.shape
   ((10, 2, 1), (10,))
 """
@@ -78,8 +78,9 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
   Example:
     >>> import networkx as nx
     >>> from jqmeta import graphs, models
-    >>> cell, g = models.create("lstm"), graphs.from_networkx(nx.cycle_graph(5))
-    >>> angles, costs = phase1(cell, init(cell, jax.random.key(0)), g, steps=4, method="analytic")
+    >>> model, graph = models.create("lstm"), graphs.from_networkx(nx.cycle_graph(5))
+    >>> angles, costs = phase1(model, init(model, jax.random.key(0)), graph, steps=4,
+    ...                        method="analytic")
     >>> angles.shape, costs.shape, costs.dtype
     ((4, 2, 1), (4,), dtype('float32'))
   """

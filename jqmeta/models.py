@@ -39,8 +39,8 @@ All variants accept any depth ``p >= 1`` (``2p`` angles out, ``1 + 2p`` inputs).
 Example:
   >>> import jax
   >>> from jqmeta import models
-  >>> cell = models.create("lstm")
-  >>> variables = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+  >>> model = models.create("lstm")
+  >>> variables = model.init(jax.random.key(0), model.initial_carry(), model.dummy_input())
   >>> models.count_params(variables["params"])
   {'sequence': 56, 'mapping': 0, 'total': 56}
 """

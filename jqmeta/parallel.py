@@ -76,7 +76,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Callable, Optional, Sequence, Union
 
 import jax
@@ -85,6 +84,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jqmeta import meta, qaoa
+from jqmeta._src.distributed import (COORDINATOR_ENV, NUM_PROCESSES_ENV, PROCESS_ID_ENV,
+                                     initialize_distributed, to_host)
 
 __all__ = [
     "BATCH_AXIS",
@@ -104,9 +105,6 @@ __all__ = [
 ]
 
 BATCH_AXIS = "batch"
-COORDINATOR_ENV = "JQMETA_COORDINATOR"
-NUM_PROCESSES_ENV = "JQMETA_NUM_PROCESSES"
-PROCESS_ID_ENV = "JQMETA_PROCESS_ID"
 
 Devices = Union[str, int, Sequence[jax.Device]]
 
@@ -422,21 +420,21 @@ def batch_energy_and_grad(angles, graphs, mesh: Optional[Mesh] = None, *,
   return _energy_map(_mesh(mesh), method, True)(angles, graphs)
 
 
-def _phase1_map_uncached(cell, steps: int, method: str, mesh: Mesh) -> Callable:
+def _phase1_map_uncached(model, steps: int, method: str, mesh: Mesh) -> Callable:
   def one(variables, graph):
-    return meta.phase1(cell, variables, graph, steps, method=method)
+    return meta.phase1(model, variables, graph, steps, method=method)
   return sharded_map(one, mesh, in_axes=(None, 0))
 
 
 _phase1_map = functools.lru_cache(maxsize=64)(_phase1_map_uncached)
 
 
-def batch_phase1(cell, variables, graphs, steps: int = 10, mesh: Optional[Mesh] = None, *,
+def batch_phase1(model, variables, graphs, steps: int = 10, mesh: Optional[Mesh] = None, *,
                  method: str = "statevector"):
   """Phase I of a learned optimizer on a batch of graphs, split across devices.
 
   Args:
-    cell: a cell from :func:`jqmeta.models.create`.
+    model: a model from :func:`jqmeta.models.create`.
     variables: its variables (replicated to every device).
     graphs: a batched ``Graph`` (leading ``B``).
     steps: recurrent steps ``T`` (static).
@@ -445,112 +443,21 @@ def batch_phase1(cell, variables, graphs, steps: int = 10, mesh: Optional[Mesh] 
 
   Returns:
     ``(angles (B, steps, 2, p), costs (B, steps))``, equal to
-    ``jax.vmap(lambda g: meta.phase1(cell, variables, g, steps))(graphs)``.
+    ``jax.vmap(lambda graph: meta.phase1(model, variables, graph, steps))(graphs)``.
 
   Example:
     >>> import jax, networkx as nx
     >>> from jqmeta import graphs, meta, models
-    >>> cell = models.create("lstm")
-    >>> v = meta.init(cell, jax.random.key(0))
+    >>> model = models.create("lstm")
+    >>> v = meta.init(model, jax.random.key(0))
     >>> b = graphs.stack([graphs.from_networkx(nx.cycle_graph(n)) for n in (5, 6, 7)])
-    >>> angles, costs = batch_phase1(cell, v, b, steps=4)
+    >>> angles, costs = batch_phase1(model, v, b, steps=4)
     >>> angles.shape, costs.shape
     ((3, 4, 2, 1), (3, 4))
   """
   mesh = _mesh(mesh)
   try:
-    fn = _phase1_map(cell, int(steps), method, mesh)
-  except TypeError:  # an unhashable cell: build (and compile) without the cache
-    fn = _phase1_map_uncached(cell, int(steps), method, mesh)
+    fn = _phase1_map(model, int(steps), method, mesh)
+  except TypeError:  # an unhashable model: build (and compile) without the cache
+    fn = _phase1_map_uncached(model, int(steps), method, mesh)
   return fn(variables, graphs)
-
-
-# ------------------------------------------------------------------------ multi-host
-
-
-def _from_env(value, env: str, cast, missing: list):
-  if value is not None:
-    return value
-  raw = os.environ.get(env)
-  if raw is None or raw.strip() == "":
-    missing.append(env)
-    return None
-  try:
-    return cast(raw.strip())
-  except ValueError as e:
-    raise ValueError(f"${env}={raw!r} is not a valid {cast.__name__}") from e
-
-
-def initialize_distributed(coordinator_address: Optional[str] = None,
-                           num_processes: Optional[int] = None,
-                           process_id: Optional[int] = None, *,
-                           local_device_ids: Optional[Sequence[int]] = None,
-                           initialization_timeout: int = 300) -> tuple[int, int]:
-  """Joins a multi-process JAX run (``jax.distributed.initialize``).
-
-  Each argument left ``None`` is read from its environment variable:
-  ``JQMETA_COORDINATOR`` (``host:port`` of process 0), ``JQMETA_NUM_PROCESSES`` and
-  ``JQMETA_PROCESS_ID``.  Call it once per process, before any other JAX call; then
-  ``make_mesh()`` spans the devices of all processes.
-
-  Args:
-    coordinator_address: ``"host:port"`` that process 0 listens on and all reach.
-    num_processes: total number of processes (``>= 1``).
-    process_id: this process's rank in ``[0, num_processes)``.
-    local_device_ids: optional subset of local devices this process uses.
-    initialization_timeout: seconds to wait for all processes to join.
-
-  Returns:
-    ``(jax.process_index(), jax.process_count())``.
-
-  Raises:
-    ValueError: a setting is missing from both the flags and the environment, or is
-      malformed (the message names every missing variable).
-
-  Example:
-    >>> initialize_distributed("127.0.0.1:1234", 2, 0)  # doctest: +SKIP
-    (0, 2)
-  """
-  missing: list[str] = []
-  address = _from_env(coordinator_address, COORDINATOR_ENV, str, missing)
-  count = _from_env(num_processes, NUM_PROCESSES_ENV, int, missing)
-  rank = _from_env(process_id, PROCESS_ID_ENV, int, missing)
-  if missing:
-    raise ValueError(
-        "incomplete multi-process settings: missing " + ", ".join(missing) +
-        f" (pass coordinator_address / num_processes / process_id, or set ${COORDINATOR_ENV}"
-        f"=host:port, ${NUM_PROCESSES_ENV}=N and ${PROCESS_ID_ENV}=0..N-1 in every process)")
-  host, sep, port = str(address).rpartition(":")
-  if not sep or not host or not port.isdigit():
-    raise ValueError(f"coordinator address must look like 'host:port', got {address!r}")
-  count, rank = int(count), int(rank)
-  if count < 1:
-    raise ValueError(f"num_processes must be >= 1, got {count}")
-  if not 0 <= rank < count:
-    raise ValueError(f"process_id must lie in [0, {count}), got {rank}")
-  jax.distributed.initialize(coordinator_address=str(address), num_processes=count,
-                             process_id=rank, local_device_ids=local_device_ids,
-                             initialization_timeout=int(initialization_timeout))
-  return jax.process_index(), jax.process_count()
-
-
-def to_host(tree: Any) -> Any:
-  """Every leaf as a full numpy array on this host (gathering across processes).
-
-  Single-process arrays are simply copied to the host; arrays spread over several
-  processes are gathered with ``multihost_utils.process_allgather`` (a collective:
-  every process must call it).
-
-  Example:
-    >>> import jax.numpy as jnp
-    >>> type(to_host({"x": jnp.arange(3)})["x"]).__name__
-    'ndarray'
-  """
-  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-
-  def get(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
-
-  return jax.tree.map(get, tree)

@@ -7,7 +7,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+from jqmeta import io as jqmeta_io
+
+REFERENCE = jqmeta_io.reference_dir()
 
 
 def reference_dir() -> Path:

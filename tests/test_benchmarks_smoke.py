@@ -1,5 +1,6 @@
-"""Smoke tests of the benchmark scripts: each runs in a subprocess with the hidden
-``--smoke`` flag (smallest settings) and must write JSON with the documented keys.
+"""Smoke tests of the benchmarks package: each script runs as ``python -m benchmarks.X``
+in a subprocess with the hidden ``--smoke`` flag (smallest settings) and must write JSON
+with the documented keys.
 The three subprocesses start together; no timing is asserted; each is bounded by a
 timeout.
 """
@@ -21,7 +22,7 @@ def _start(script: str, tmp_path: Path, *extra: str, env_extra=None):
   env = dict(os.environ)
   env.setdefault("JAX_PLATFORMS", "cpu")
   env.update(env_extra or {})
-  cmd = [sys.executable, str(BENCH / f"{script}.py"), "--quick", "--smoke", "--json", str(out),
+  cmd = [sys.executable, "-m", f"benchmarks.{script}", "--quick", "--smoke", "--json", str(out),
          *extra]
   proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, cwd=BENCH.parent)
@@ -115,7 +116,7 @@ def test_gpu_check_smoke(tmp_path):
   out = tmp_path / "gpu"
   env = dict(os.environ)
   env.setdefault("JAX_PLATFORMS", "cpu")
-  proc = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--smoke", "--out",
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--smoke", "--out",
                          str(out)], env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
                         cwd=BENCH.parent)
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -1,4 +1,8 @@
-"""Runs the ``>>>`` examples in the docstrings of every public ``jqmeta`` module.
+"""Runs the ``>>>`` examples in the docstrings of every ``jqmeta`` module.
+
+Every module of the package is collected: the public ones, the paper's application
+(``jqmeta.app``) and the private implementation modules (``jqmeta._src``), whose
+docstrings document the internal API that tests and benchmarks use.
 
 Examples marked ``# doctest: +SKIP`` (they need the reference data, write files or
 train for a while) are skipped by doctest itself.  Every other example must pass with
@@ -19,8 +23,8 @@ import pytest
 import jqmeta
 
 PUBLIC_MODULES = ["jqmeta"] + sorted(
-    f"jqmeta.{info.name}" for info in pkgutil.iter_modules(jqmeta.__path__)
-    if not info.name.startswith("_"))
+    info.name for info in pkgutil.walk_packages(jqmeta.__path__, prefix="jqmeta.")
+    if not info.name.endswith("__main__"))
 
 # "module.qualified.name" of a docstring whose examples are known to fail -> reason.
 # Each entry is a library bug to fix in the module; the test skips only those docstrings.
@@ -35,7 +39,8 @@ def _doctests(module_name: str):
 
 
 def test_every_public_module_is_collected():
-  assert "jqmeta.qaoa" in PUBLIC_MODULES and "jqmeta.train" in PUBLIC_MODULES
+  assert "jqmeta.qaoa" in PUBLIC_MODULES and "jqmeta.training" in PUBLIC_MODULES
+  assert "jqmeta._src.validation" in PUBLIC_MODULES and "jqmeta.app.paper" in PUBLIC_MODULES
   total = sum(len(t.examples) for m in PUBLIC_MODULES for t in _doctests(m))
   assert total > 50, f"only {total} docstring examples found; is the package importable?"
 

@@ -1,5 +1,9 @@
 """Executes the research notebooks top to bottom and checks they are committed clean.
 
+Each notebook's source is a jupytext percent-format ``.py`` file (lintable, importable,
+reviewable in diffs), paired with the ``.ipynb`` (``jupytext --sync notebooks/*.py``
+regenerates it); a test checks that the two agree cell by cell.
+
 Each notebook runs in a fresh ``python3`` kernel with ``notebooks/`` as its working
 directory (that is how the notebooks find ``../../shared/reference``; without it they
 fall back to data of their own).  The kernel is pinned to THIS interpreter: a temporary
@@ -17,6 +21,7 @@ from pathlib import Path
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
+jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 from nbclient.exceptions import CellExecutionError  # noqa: E402
@@ -51,6 +56,22 @@ def kernel_env(tmp_path_factory):
     spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve(), spec.argv
     yield spec
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_matches_its_source(name):
+  source = jupytext.read(NOTEBOOK_DIR / name.replace(".ipynb", ".py"))
+  nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+  assert source.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+  cells = lambda book: [(c.cell_type, c.source) for c in book.cells]
+  assert cells(nb) == cells(source), (
+      f"{name} differs from its source {name.replace('.ipynb', '.py')}; run "
+      "`jupytext --sync notebooks/*.py`")
+
+
+def test_every_notebook_source_is_listed():
+  assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.py")) == sorted(
+      n.replace(".ipynb", ".py") for n in NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

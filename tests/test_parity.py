@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jqmeta import graphs, interop, meta
+from jqmeta import graphs, io, meta
 from conftest import reference_dir
 
 CHECKPOINTS = {"LSTM": "best_LSTM_model_2D_QAOA", "QK": "best_QK_model_6e-6",
@@ -16,7 +16,7 @@ CHECKPOINTS = {"LSTM": "best_LSTM_model_2D_QAOA", "QK": "best_QK_model_6e-6",
 @pytest.fixture(scope="module")
 def published():
   ref = reference_dir()
-  test = interop.load_reference_dataset(ref / "datasets.pkl")["test_data"]
+  test = io.load_reference_dataset(ref / "datasets.pkl")["test_data"]
   stems = [f"node_{G.number_of_nodes()}_edge_{G.number_of_edges()}_{i}" for i, G in enumerate(test)]
   csvs = [ref / "results" / f"model_QAOA_node_{G.number_of_nodes()}_{i}_edge_{G.number_of_edges()}_{i}.csv"
           for i, G in enumerate(test)]
@@ -26,7 +26,7 @@ def published():
 
 
 def _run(published, tag, **kwargs):
-  model, variables = interop.load_reference_checkpoint(
+  model, variables = io.load_reference_checkpoint(
       published["ref"] / "checkpoints" / f"{CHECKPOINTS[tag]}.npz", **kwargs)
   fn = jax.jit(jax.vmap(lambda g: meta.phase1(model, variables, g)))
   angles, costs = fn(published["batch"])
@@ -73,7 +73,7 @@ def test_qfwp_reproduces_the_published_dynamics_until_rounding_takes_over(publis
 def test_qfwp_amplifies_a_single_float32_ulp(published):
   """Why full-trajectory parity for QFWP is ill-posed: one ulp in the step-1 cost moves
   step 10 by more than the 2e-3 target on many graphs."""
-  model, variables = interop.load_reference_checkpoint(
+  model, variables = io.load_reference_checkpoint(
       published["ref"] / "checkpoints" / f"{CHECKPOINTS['FWP']}.npz")
 
   def run(g, bump):
@@ -110,17 +110,17 @@ def test_qlstm_loads_and_runs_but_cannot_be_exact(published):
 def test_pth_and_npz_load_identically(published, tag):
   pytest.importorskip("torch")
   stem = published["ref"] / "checkpoints" / CHECKPOINTS[tag]
-  m1, v1 = interop.load_reference_checkpoint(stem.with_suffix(".pth"))
-  m2, v2 = interop.load_reference_checkpoint(stem.with_suffix(".npz"))
+  m1, v1 = io.load_reference_checkpoint(stem.with_suffix(".pth"))
+  m2, v2 = io.load_reference_checkpoint(stem.with_suffix(".npz"))
   assert m1 == m2
   jax.tree.map(np.testing.assert_array_equal, v1, v2)
 
 
 def test_checkpoint_mapping_layout(published):
-  sd = interop.read_state_dict(published["ref"] / "checkpoints" / "best_QK_model_6e-6.npz")
-  _, variables = interop.load_reference_checkpoint(
+  sd = io.read_state_dict(published["ref"] / "checkpoints" / "best_QK_model_6e-6.npz")
+  _, variables = io.load_reference_checkpoint(
       published["ref"] / "checkpoints" / "best_QK_model_6e-6.npz")
   np.testing.assert_array_equal(variables["params"]["clayer_in"]["kernel"],
                                 sd["lstm.clayer_in.weight"].T)
   with pytest.raises(ValueError, match="ambiguous"):
-    interop.infer_model_name(sd.keys())
+    io.infer_model_name(sd.keys())

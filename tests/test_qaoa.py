@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jqmeta import graphs, qaoa
+from jqmeta._src import kron_core, statevector, wht_core
 from conftest import brute_force_cut, random_graph
 import pennylane_oracle as oracle
 
@@ -287,10 +288,10 @@ def test_blocked_mixer_and_unmix_match_dense_kron(n):
     c, s = np.where(mask, np.cos(beta), 1.0), np.where(mask, np.sin(beta), 0.0)
     psi = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
     lam = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
-    out = np.asarray(qaoa._mixer(jnp.asarray(psi), jnp.asarray(c), jnp.asarray(s)))
+    out = np.asarray(kron_core.mixer(jnp.asarray(psi), jnp.asarray(c), jnp.asarray(s)))
     np.testing.assert_allclose(out, _dense_rx_all(c, s, -1.0) @ psi, atol=1e-12)
-    back_psi, back_lam, acc = qaoa._unmix(jnp.asarray(out), jnp.asarray(lam), jnp.asarray(c),
-                                          jnp.asarray(s), jnp.asarray(mask, float))
+    back_psi, back_lam, acc = kron_core.unmix(jnp.asarray(out), jnp.asarray(lam), jnp.asarray(c),
+                                             jnp.asarray(s), jnp.asarray(mask, float))
     np.testing.assert_allclose(np.asarray(back_psi), psi, atol=1e-12)
     np.testing.assert_allclose(np.asarray(back_lam), _dense_rx_all(c, s, 1.0) @ lam, atol=1e-12)
     idx = np.arange(2**n)
@@ -317,7 +318,7 @@ def test_cut_tables_sum_to_the_cut(n):
   np.testing.assert_allclose(got, want, atol=1e-10)
 
 
-# Two exact statevector cores: Walsh-Hadamard planes (default up to qaoa._WHT_MAX_QUBITS)
+# Two exact statevector cores: Walsh-Hadamard planes (default up to wht_core.WHT_MAX_QUBITS)
 # and complex block GEMMs ("kron", above it).  PennyLane parity above runs the default
 # core; here each core is checked against the other on random weighted graphs,
 # including padded qubits, in both precisions.
@@ -328,9 +329,9 @@ CORE_CASES = [(1, 1, None, np.float32), (2, 2, None, np.float64), (5, 3, None, n
 
 @functools.partial(jax.jit, static_argnames="core")
 def _core_outputs(a, g, core):
-  f = lambda a, w: qaoa._statevector_energy(a, g.replace(weights=w), core=core)
+  f = lambda a, w: statevector.energy(a, g.replace(weights=w), core=core)
   e, (ga, gw) = jax.value_and_grad(f, argnums=(0, 1))(a, g.weights)
-  return e, ga, gw, qaoa._half_state(a, g, core=core)
+  return e, ga, gw, statevector.half_state(a, g, core=core)
 
 
 @pytest.mark.parametrize("n,p,n_qubits,dtype", CORE_CASES)
@@ -351,22 +352,22 @@ def test_wht_and_kron_cores_agree(n, p, n_qubits, dtype):
 
 
 def test_core_selection():
-  small = graphs.from_networkx(nx.path_graph(3), n_qubits=qaoa._WHT_MAX_QUBITS)
-  big = graphs.from_networkx(nx.path_graph(3), n_qubits=qaoa._WHT_MAX_QUBITS + 1)
-  assert (qaoa._core(small, None), qaoa._core(big, None)) == ("wht", "kron")
+  small = graphs.from_networkx(nx.path_graph(3), n_qubits=wht_core.WHT_MAX_QUBITS)
+  big = graphs.from_networkx(nx.path_graph(3), n_qubits=wht_core.WHT_MAX_QUBITS + 1)
+  assert (statevector.core_for(small, None), statevector.core_for(big, None)) == ("wht", "kron")
   with pytest.raises(ValueError, match="core"):
-    qaoa._core(small, "dense")
+    statevector.core_for(small, "dense")
 
 
 @pytest.mark.parametrize("n_rest", [1, 2, 5, 6, 7, 11, 13])
 def test_wht_equals_dense_hadamard(n_rest):
   """The blocked transform (transposes included) equals the dense H^(x)n on a random
   tensor, and the block shape covers every qubit."""
-  shape = qaoa._wht_shape(n_rest)
-  assert int(np.prod(shape)) == 2**n_rest and max(shape) <= 2**qaoa._WHT_BLOCK
+  shape = wht_core.wht_shape(n_rest)
+  assert int(np.prod(shape)) == 2**n_rest and max(shape) <= 2**wht_core.WHT_BLOCK
   x = np.random.default_rng(n_rest).normal(size=2**n_rest)
   with jax.enable_x64(True):
-    got = np.asarray(qaoa._wht(jnp.asarray(x).reshape(shape))).reshape(-1)
+    got = np.asarray(wht_core.wht(jnp.asarray(x).reshape(shape))).reshape(-1)
   H = np.ones((1, 1))
   for _ in range(n_rest):
     H = np.kron(H, [[1, 1], [1, -1]])
@@ -377,12 +378,12 @@ def test_cos_sin_accuracy():
   rng = np.random.default_rng(0)
   x = np.concatenate([rng.uniform(-10, 10, 200_000), rng.uniform(-1e4, 1e4, 200_000),
                       np.arange(-64, 65) * np.pi / 4]).astype(np.float32)
-  c, s = qaoa._cos_sin(jnp.asarray(x))
+  c, s = wht_core.cos_sin(jnp.asarray(x))
   assert c.dtype == s.dtype == jnp.float32
   ref = x.astype(np.float64)
   assert np.max(np.abs(np.asarray(c, np.float64) - np.cos(ref))) < 2e-7
   assert np.max(np.abs(np.asarray(s, np.float64) - np.sin(ref))) < 2e-7
   with jax.enable_x64(True):
-    c64, s64 = qaoa._cos_sin(jnp.asarray(ref))
+    c64, s64 = wht_core.cos_sin(jnp.asarray(ref))
     np.testing.assert_array_equal(np.asarray(c64), np.cos(ref))
     np.testing.assert_array_equal(np.asarray(s64), np.sin(ref))

@@ -1,4 +1,5 @@
-"""reproduce + CLI: the main job end to end (quick mode), train/evaluate commands, errors."""
+"""jqmeta.app (reproduce + CLI): the main job end to end (quick mode), train/evaluate
+commands, errors."""
 import json
 import subprocess
 import sys
@@ -7,7 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from jqmeta import cli, interop, reproduce
+from jqmeta import io
+from jqmeta.app import cli, paper
 from conftest import reference_dir
 
 METHODS = ["lstm", "qk_lstm", "qlstm", "qfwp", "random", "fixed_angles", "p1_optimum"]
@@ -49,8 +51,8 @@ def test_reproduce_checkpoints_resume_files(quick_run):
 
 
 def test_default_dataset_sizes_and_determinism():
-  d = reproduce.default_dataset(3)
-  for split, counts in reproduce.PAPER_SIZES.items():
+  d = paper.default_dataset(3)
+  for split, counts in paper.PAPER_SIZES.items():
     got = {}
     for G in d[split]:
       got[G.number_of_nodes()] = got.get(G.number_of_nodes(), 0) + 1
@@ -58,8 +60,8 @@ def test_default_dataset_sizes_and_determinism():
     assert got == counts
   densities = [nx.density(G) for G in d["test_data"]]
   assert min(densities) < 0.35 and max(densities) > 0.8
-  same = reproduce.default_dataset(3)["test_data"]
-  other = reproduce.default_dataset(4)["test_data"]
+  same = paper.default_dataset(3)["test_data"]
+  other = paper.default_dataset(4)["test_data"]
   assert all(sorted(a.edges) == sorted(b.edges) for a, b in zip(d["test_data"], same))
   assert any(sorted(a.edges) != sorted(b.edges) for a, b in zip(d["test_data"], other))
 
@@ -69,7 +71,7 @@ def tiny_dataset(tmp_path_factory):
   path = tmp_path_factory.mktemp("data") / "tiny.json"
   rng = np.random.default_rng(0)
   mk = lambda n, k: [nx.gnp_random_graph(n, 0.6, seed=int(rng.integers(1e6))) for _ in range(k)]
-  interop.save_dataset(path, {"train_data": mk(5, 3), "val_data": mk(6, 2),
+  io.save_dataset(path, {"train_data": mk(5, 3), "val_data": mk(6, 2),
                               "test_data": mk(6, 2) + mk(7, 2)})
   return path
 
@@ -82,7 +84,7 @@ def test_cli_train_then_evaluate(tmp_path, tiny_dataset):
   assert meta["config"]["epochs"] == 2 and len(meta["history"]) >= 1
   ev = tmp_path / "eval"
   assert cli.main(["evaluate", "--model", "lstm", "--checkpoint", str(out / "best.msgpack"),
-                   "--dataset", str(tiny_dataset), "--out", str(ev), "--max-iter", "12"]) == 0
+                   "--dataset", str(tiny_dataset), "--out", str(ev), "--steps", "12"]) == 0
   res = json.loads((ev / "evaluate.json").read_text())
   assert sorted(res["phase1"]) == ["6", "7"]
 
@@ -98,7 +100,7 @@ def test_cli_evaluates_a_published_checkpoint(tmp_path, tiny_dataset):
 
 def test_load_splits_reads_the_paper_pickle_safely():
   ref = reference_dir()
-  splits = reproduce.load_splits(ref / "datasets.pkl")
+  splits = paper.load_splits(ref / "datasets.pkl")
   assert [len(splits[k]) for k in ("train_data", "val_data", "test_data")] == [1008, 5, 90]
 
 
@@ -113,7 +115,7 @@ def test_cli_reports_bad_input(argv, message, capsys):
 
 
 def test_console_script_help():
-  r = subprocess.run([sys.executable, "-m", "jqmeta.cli", "--help"], capture_output=True,
+  r = subprocess.run([sys.executable, "-m", "jqmeta", "--help"], capture_output=True,
                      text=True, timeout=120)
   assert r.returncode == 0
   for command in ["train", "evaluate", "reproduce", "info"]:

@@ -1,4 +1,4 @@
-"""Tests for jqmeta.interop: safe dataset loading, native format, checkpoints."""
+"""Tests for jqmeta.io: safe dataset loading, native format, checkpoints."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from jqmeta import interop
+from jqmeta import io
+from jqmeta._src import datasets
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 CKPT = REF / "checkpoints"
@@ -67,11 +68,11 @@ def _same_splits(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def reference_splits():
-  return interop.load_reference_dataset(_need_reference() / "datasets.pkl")
+  return io.load_reference_dataset(_need_reference() / "datasets.pkl")
 
 
 def test_reference_dir_matches_project_layout():
-  assert interop.reference_dir() == REF
+  assert io.reference_dir() == REF
 
 
 def test_reference_split_sizes(reference_splits):
@@ -103,7 +104,7 @@ def test_reference_graphs_are_plain(reference_splits):
 def test_reference_pickle_references_only_allowed_globals():
   seen = []
 
-  class Recorder(interop._GraphUnpickler):  # pylint: disable=protected-access
+  class Recorder(datasets.GraphUnpickler):
 
     def find_class(self, module, name):
       seen.append((module, name))
@@ -112,7 +113,7 @@ def test_reference_pickle_references_only_allowed_globals():
   with (_need_reference() / "datasets.pkl").open("rb") as f:
     raw = Recorder(f).load()
   # The rebuilt graphs keep even the pickled adjacency order of every node.
-  loaded = interop.load_reference_dataset(REF / "datasets.pkl")
+  loaded = io.load_reference_dataset(REF / "datasets.pkl")
   for split, graphs in raw.items():
     for r, g in zip(graphs, loaded[split]):
       assert list(r.edges) == list(g.edges)
@@ -126,11 +127,11 @@ def test_reference_pickle_references_only_allowed_globals():
 
 
 def test_convert_reference_round_trip(reference_splits, tmp_path):
-  out = interop.convert_reference_dataset(REF / "datasets.pkl", tmp_path / "ref.json")
+  out = io.convert_reference_dataset(REF / "datasets.pkl", tmp_path / "ref.json")
   assert out == tmp_path / "ref.json"
-  loaded = interop.load_dataset(out)
+  loaded = io.load_dataset(out)
   _same_splits(reference_splits, loaded)
-  again = interop.load_reference_dataset(out)
+  again = io.load_reference_dataset(out)
   _same_splits(reference_splits, again)
   json.loads(out.read_text())  # Strict JSON.
 
@@ -188,13 +189,13 @@ def test_payload_is_live_under_plain_pickle(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
-@pytest.mark.parametrize("loader", [interop.load_dataset, interop.load_reference_dataset])
+@pytest.mark.parametrize("loader", [io.load_dataset, io.load_reference_dataset])
 def test_malicious_pickle_is_refused(kind, loader, tmp_path):
   make, fragment = PAYLOADS[kind]
   marker = tmp_path / "marker"
   path = tmp_path / "datasets.pkl"
   path.write_bytes(_evil_dataset(make, marker))
-  with pytest.raises(interop.UnsafePickleError, match="refusing to load global") as info:
+  with pytest.raises(io.UnsafePickleError, match="refusing to load global") as info:
     loader(path)
   assert fragment in str(info.value)
   assert isinstance(info.value, ValueError)
@@ -217,15 +218,15 @@ def test_malicious_pickle_is_refused(kind, loader, tmp_path):
 def test_handwritten_globals_are_refused(payload, refused, tmp_path):
   path = tmp_path / "x.pkl"
   path.write_bytes(payload)
-  with pytest.raises(interop.UnsafePickleError, match=refused.replace(".", r"\.")):
-    interop.load_dataset(path)
+  with pytest.raises(io.UnsafePickleError, match=refused.replace(".", r"\.")):
+    io.load_dataset(path)
 
 
 def test_persistent_id_is_refused(tmp_path):
   path = tmp_path / "x.pkl"
   path.write_bytes(b"\x80\x04\x8c\x03abc\x94Q.")  # BINPERSID
-  with pytest.raises(interop.UnsafePickleError, match="persistent id"):
-    interop.load_dataset(path)
+  with pytest.raises(io.UnsafePickleError, match="persistent id"):
+    io.load_dataset(path)
 
 
 @pytest.mark.parametrize(
@@ -238,8 +239,8 @@ def test_persistent_id_is_refused(tmp_path):
 def test_other_graph_classes_are_refused(graph, refused, tmp_path):
   path = tmp_path / "x.pkl"
   path.write_bytes(pickle.dumps({"a": [graph]}))
-  with pytest.raises(interop.UnsafePickleError, match=refused):
-    interop.load_dataset(path)
+  with pytest.raises(io.UnsafePickleError, match=refused):
+    io.load_dataset(path)
 
 
 def test_numpy_scalars_in_pickle_are_refused(tmp_path):
@@ -247,15 +248,15 @@ def test_numpy_scalars_in_pickle_are_refused(tmp_path):
   g.add_edge(0, 1, weight=np.float64(0.5))
   path = tmp_path / "x.pkl"
   path.write_bytes(pickle.dumps({"a": [g]}))
-  with pytest.raises(interop.UnsafePickleError, match="numpy"):
-    interop.load_dataset(path)
+  with pytest.raises(io.UnsafePickleError, match="numpy"):
+    io.load_dataset(path)
 
 
 def test_old_protocol_reconstructor_is_refused(tmp_path):
   path = tmp_path / "x.pkl"
   path.write_bytes(pickle.dumps({"a": [nx.path_graph(2)]}, protocol=0))
-  with pytest.raises(interop.UnsafePickleError, match="_reconstructor"):
-    interop.load_dataset(path)
+  with pytest.raises(io.UnsafePickleError, match="_reconstructor"):
+    io.load_dataset(path)
 
 
 # ----------------------------------------------------------------------------
@@ -296,7 +297,7 @@ def test_honest_pickle_with_cached_views_loads_identically(tmp_path):
   splits = {"train_data": graphs[:4], "val_data": graphs[4:5], "test_data": graphs[5:]}
   path = tmp_path / "mine.pkl"
   path.write_bytes(pickle.dumps(splits))
-  loaded = interop.load_reference_dataset(path)
+  loaded = io.load_reference_dataset(path)
   _same_splits(splits, loaded)
   for a, b in zip(graphs, loaded["train_data"] + loaded["val_data"] + loaded["test_data"]):
     assert a is not b
@@ -312,7 +313,7 @@ def test_asymmetric_adjacency_in_pickle_is_rejected(tmp_path):
   path = tmp_path / "bad.pkl"
   path.write_bytes(pickle.dumps({"a": [g]}))
   with pytest.raises(ValueError, match="not symmetric"):
-    interop.load_dataset(path)
+    io.load_dataset(path)
 
 
 def test_malformed_graph_internals_are_rejected(tmp_path):
@@ -321,7 +322,7 @@ def test_malformed_graph_internals_are_rejected(tmp_path):
   path = tmp_path / "bad.pkl"
   path.write_bytes(pickle.dumps({"a": [g]}))
   with pytest.raises(ValueError, match="'_node'"):
-    interop.load_dataset(path)
+    io.load_dataset(path)
 
 
 # ----------------------------------------------------------------------------
@@ -332,9 +333,9 @@ def test_malformed_graph_internals_are_rejected(tmp_path):
 def test_native_round_trip(tmp_path):
   graphs = _sample_graphs()
   splits = {"train": graphs[:3], "val": graphs[3:5], "other split": graphs[5:], "empty": []}
-  path = interop.save_dataset(tmp_path / "sub" / "d.json", splits)
+  path = io.save_dataset(tmp_path / "sub" / "d.json", splits)
   assert path == tmp_path / "sub" / "d.json"
-  loaded = interop.load_dataset(path)
+  loaded = io.load_dataset(path)
   _same_splits(splits, loaded)
   assert loaded["train"][0].edges[1, 3]["weight"] == 1 / 3
   assert type(loaded["train"][0].edges[2, 1]["weight"]) is int
@@ -349,8 +350,8 @@ def test_native_round_trip_preserves_edge_orientation(tmp_path):
   g.add_edge(2, 0)
   g.add_edge(1, 0)
   g.add_edge(2, 1)
-  interop.save_dataset(tmp_path / "d.json", {"s": [g]})
-  h = interop.load_dataset(tmp_path / "d.json")["s"][0]
+  io.save_dataset(tmp_path / "d.json", {"s": [g]})
+  h = io.load_dataset(tmp_path / "d.json")["s"][0]
   assert list(h.edges) == list(g.edges) == [(0, 2), (0, 1), (1, 2)]
 
 
@@ -358,8 +359,8 @@ def test_numpy_values_are_stored_as_python_numbers(tmp_path):
   g = nx.Graph()
   g.add_node(np.int64(0))
   g.add_edge(np.int64(0), np.int64(1), weight=np.float32(0.1), n=np.int16(3), b=np.bool_(True))
-  interop.save_dataset(tmp_path / "d.json", {"s": [g]})
-  h = interop.load_dataset(tmp_path / "d.json")["s"][0]
+  io.save_dataset(tmp_path / "d.json", {"s": [g]})
+  h = io.load_dataset(tmp_path / "d.json")["s"][0]
   assert list(h.nodes) == [0, 1] and all(type(n) is int for n in h)
   d = h.edges[0, 1]
   assert d == {"weight": float(np.float32(0.1)), "n": 3, "b": True}
@@ -368,9 +369,9 @@ def test_numpy_values_are_stored_as_python_numbers(tmp_path):
 
 def test_save_overwrites_atomically(tmp_path):
   path = tmp_path / "d.json"
-  interop.save_dataset(path, {"s": [nx.path_graph(2)]})
-  interop.save_dataset(path, {"t": [nx.path_graph(3)]})
-  assert list(interop.load_dataset(path)) == ["t"]
+  io.save_dataset(path, {"s": [nx.path_graph(2)]})
+  io.save_dataset(path, {"t": [nx.path_graph(3)]})
+  assert list(io.load_dataset(path)) == ["t"]
 
 
 @pytest.mark.parametrize(
@@ -389,7 +390,7 @@ def test_save_overwrites_atomically(tmp_path):
 )
 def test_save_rejects_bad_input(splits, exc, match, tmp_path):
   with pytest.raises(exc, match=match):
-    interop.save_dataset(tmp_path / "d.json", splits)
+    io.save_dataset(tmp_path / "d.json", splits)
   assert not (tmp_path / "d.json").exists()
 
 
@@ -400,12 +401,12 @@ def test_save_rejects_bad_attribute_values(value, exc, tmp_path):
   g = nx.Graph()
   g.add_edge(0, 1, weight=value)
   with pytest.raises(exc, match="weight"):
-    interop.save_dataset(tmp_path / "d.json", {"s": [g]})
+    io.save_dataset(tmp_path / "d.json", {"s": [g]})
 
 
 def test_save_requires_json_extension(tmp_path):
   with pytest.raises(ValueError, match=r"\.json"):
-    interop.save_dataset(tmp_path / "d.npz", {"s": [nx.path_graph(2)]})
+    io.save_dataset(tmp_path / "d.npz", {"s": [nx.path_graph(2)]})
 
 
 # ----------------------------------------------------------------------------
@@ -414,7 +415,7 @@ def test_save_requires_json_extension(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["missing.pkl", "missing.json"])
-@pytest.mark.parametrize("loader", [interop.load_dataset, interop.load_reference_dataset])
+@pytest.mark.parametrize("loader", [io.load_dataset, io.load_reference_dataset])
 def test_missing_file(name, loader, tmp_path):
   with pytest.raises(FileNotFoundError, match="missing"):
     loader(tmp_path / name)
@@ -422,7 +423,7 @@ def test_missing_file(name, loader, tmp_path):
 
 def test_path_type_is_checked():
   with pytest.raises(TypeError, match="os.PathLike"):
-    interop.load_dataset(123)
+    io.load_dataset(123)
 
 
 @pytest.mark.parametrize(
@@ -431,7 +432,7 @@ def test_path_type_is_checked():
 def test_unknown_extensions(name, match, tmp_path):
   (tmp_path / name).write_bytes(b"x")
   with pytest.raises(ValueError, match=match):
-    interop.load_dataset(tmp_path / name)
+    io.load_dataset(tmp_path / name)
 
 
 @pytest.mark.parametrize(
@@ -448,30 +449,30 @@ def test_pickle_with_wrong_structure(obj, exc, match, tmp_path):
   path = tmp_path / "d.pkl"
   path.write_bytes(pickle.dumps(obj))
   with pytest.raises(exc, match=match):
-    interop.load_dataset(path)
+    io.load_dataset(path)
 
 
 def test_reference_loader_requires_exact_splits(tmp_path):
   path = tmp_path / "d.pkl"
   path.write_bytes(pickle.dumps({"train_data": [], "val_data": [], "extra": []}))
   with pytest.raises(ValueError, match=r"missing \['test_data'\], unexpected \['extra'\]"):
-    interop.load_reference_dataset(path)
-  interop.save_dataset(tmp_path / "d.json", {"train_data": [], "val_data": []})
+    io.load_reference_dataset(path)
+  io.save_dataset(tmp_path / "d.json", {"train_data": [], "val_data": []})
   with pytest.raises(ValueError, match="missing"):
-    interop.load_reference_dataset(tmp_path / "d.json")
+    io.load_reference_dataset(tmp_path / "d.json")
 
 
 def test_truncated_pickle(tmp_path):
   path = tmp_path / "d.pkl"
   path.write_bytes(pickle.dumps({"a": [nx.path_graph(4)]})[:-10])
   with pytest.raises(ValueError, match="not a readable graph-dataset pickle"):
-    interop.load_dataset(path)
+    io.load_dataset(path)
 
 
 def _doc(graphs, **overrides):
   doc = {
-      "format": interop.DATASET_FORMAT,
-      "version": interop.DATASET_VERSION,
+      "format": io.DATASET_FORMAT,
+      "version": io.DATASET_VERSION,
       "splits": {"s": graphs},
   }
   doc.update(overrides)
@@ -506,7 +507,7 @@ def test_bad_json_files(text, match, tmp_path):
   path = tmp_path / "d.json"
   path.write_text(text)
   with pytest.raises(ValueError, match=match):
-    interop.load_dataset(path)
+    io.load_dataset(path)
 
 
 # ----------------------------------------------------------------------------
@@ -523,8 +524,8 @@ def test_published_checkpoint_set_is_covered():
 def test_published_checkpoint_pth_equals_npz(stem):
   pytest.importorskip("torch", reason="torch is needed to read .pth checkpoints")
   _need_reference()
-  pth = interop.read_state_dict(CKPT / f"{stem}.pth")
-  npz = interop.read_state_dict(CKPT / f"{stem}.npz")
+  pth = io.read_state_dict(CKPT / f"{stem}.pth")
+  npz = io.read_state_dict(CKPT / f"{stem}.npz")
   assert list(pth) == list(npz)
   for k in pth:
     assert pth[k].dtype == np.float32 and npz[k].dtype == np.float32
@@ -536,21 +537,21 @@ def test_published_checkpoint_pth_equals_npz(stem):
 @pytest.mark.parametrize("stem", sorted(CHECKPOINTS))
 def test_published_checkpoint_model_name(stem):
   _need_reference()
-  sd = interop.read_state_dict(CKPT / f"{stem}.npz")
+  sd = io.read_state_dict(CKPT / f"{stem}.npz")
   model = CHECKPOINTS[stem]
-  assert interop.infer_model_name(sd, filename=f"{stem}.npz") == model
-  assert interop.infer_model_name(list(sd), filename=CKPT / f"{stem}.pth") == model
+  assert io.infer_model_name(sd, filename=f"{stem}.npz") == model
+  assert io.infer_model_name(list(sd), filename=CKPT / f"{stem}.pth") == model
   assert sum(v.size for v in sd.values()) == PARAM_COUNTS[model]
   if model in ("qk_lstm", "qlstm"):
     with pytest.raises(ValueError, match="ambiguous checkpoint"):
-      interop.infer_model_name(sd)
+      io.infer_model_name(sd)
   else:
-    assert interop.infer_model_name(sd) == model
+    assert io.infer_model_name(sd) == model
 
 
 def test_published_lstm_shapes():
   _need_reference()
-  sd = interop.read_state_dict(CKPT / "best_LSTM_model_2D_QAOA.npz")
+  sd = io.read_state_dict(CKPT / "best_LSTM_model_2D_QAOA.npz")
   assert {k: v.shape for k, v in sd.items()} == {
       "lstm.weight_ih_l0": (8, 3),
       "lstm.weight_hh_l0": (8, 2),
@@ -573,7 +574,7 @@ _VQC = ["lstm.clayer_in.weight", "lstm.clayer_in.bias", "lstm.clayer_out.weight"
     ],
 )
 def test_infer_model_name_from_filename(filename, expected):
-  assert interop.infer_model_name(_VQC, filename=filename) == expected
+  assert io.infer_model_name(_VQC, filename=filename) == expected
 
 
 @pytest.mark.parametrize(
@@ -582,19 +583,19 @@ def test_infer_model_name_from_filename(filename, expected):
 )
 def test_infer_model_name_ambiguous_filename(filename, says):
   with pytest.raises(ValueError, match=says):
-    interop.infer_model_name(_VQC, filename=filename)
+    io.infer_model_name(_VQC, filename=filename)
 
 
 def test_infer_model_name_errors():
   with pytest.raises(ValueError, match="ambiguous checkpoint: QK-LSTM and QLSTM"):
-    interop.infer_model_name(_VQC)
+    io.infer_model_name(_VQC)
   listed = r"unknown checkpoint key set \['foo.weight', 'lstm.weight_ih_l0'\]"
   with pytest.raises(ValueError, match=listed):
-    interop.infer_model_name(["lstm.weight_ih_l0", "foo.weight"])
+    io.infer_model_name(["lstm.weight_ih_l0", "foo.weight"])
   with pytest.raises(ValueError, match="unknown checkpoint key set"):
-    interop.infer_model_name(_VQC[:-1], filename="QK.pth")
+    io.infer_model_name(_VQC[:-1], filename="QK.pth")
   with pytest.raises(TypeError, match="single string"):
-    interop.infer_model_name("lstm.weight_ih_l0")
+    io.infer_model_name("lstm.weight_ih_l0")
 
 
 def test_npz_checkpoint_round_trip(tmp_path):
@@ -603,7 +604,7 @@ def test_npz_checkpoint_round_trip(tmp_path):
       "a.bias": np.ones(2, np.float16),
   }
   np.savez(tmp_path / "m.npz", **arrays)
-  sd = interop.read_state_dict(tmp_path / "m.npz")
+  sd = io.read_state_dict(tmp_path / "m.npz")
   assert list(sd) == ["b.weight", "a.bias"]
   np.testing.assert_array_equal(sd["b.weight"], arrays["b.weight"].astype(np.float32))
   assert all(v.dtype == np.float32 for v in sd.values())
@@ -611,30 +612,30 @@ def test_npz_checkpoint_round_trip(tmp_path):
 
 def test_npz_checkpoint_rejects_object_and_int_arrays(tmp_path):
   np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
-  with pytest.raises(interop.UnsafePickleError):
-    interop.read_state_dict(tmp_path / "obj.npz")
+  with pytest.raises(io.UnsafePickleError):
+    io.read_state_dict(tmp_path / "obj.npz")
   np.savez(tmp_path / "int.npz", steps=np.array(3))
   with pytest.raises(ValueError, match="'steps' has dtype int64"):
-    interop.read_state_dict(tmp_path / "int.npz")
+    io.read_state_dict(tmp_path / "int.npz")
 
 
 def test_checkpoint_bad_paths(tmp_path):
   with pytest.raises(FileNotFoundError):
-    interop.read_state_dict(tmp_path / "none.pth")
+    io.read_state_dict(tmp_path / "none.pth")
   (tmp_path / "m.ckpt").write_bytes(b"x")
   with pytest.raises(ValueError, match="unknown checkpoint extension"):
-    interop.read_state_dict(tmp_path / "m.ckpt")
+    io.read_state_dict(tmp_path / "m.ckpt")
   (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
   with pytest.raises(ValueError):
-    interop.read_state_dict(tmp_path / "junk.npz")
+    io.read_state_dict(tmp_path / "junk.npz")
 
 
 def test_pth_without_torch_suggests_npz(tmp_path, monkeypatch):
   (tmp_path / "m.pth").write_bytes(b"irrelevant")
   (tmp_path / "m.npz").write_bytes(b"irrelevant")
   monkeypatch.setitem(sys.modules, "torch", None)  # Makes `import torch` fail.
-  with pytest.raises(interop.TorchUnavailableError, match=r"m\.npz") as info:
-    interop.read_state_dict(tmp_path / "m.pth")
+  with pytest.raises(io.TorchUnavailableError, match=r"m\.npz") as info:
+    io.read_state_dict(tmp_path / "m.pth")
   assert isinstance(info.value, ImportError)
 
 
@@ -645,25 +646,25 @@ def test_pth_round_trip_and_refusals(tmp_path):
       "x.bias": torch.zeros(2),
   }
   torch.save(sd, tmp_path / "ok.pth")
-  out = interop.read_state_dict(tmp_path / "ok.pth")
+  out = io.read_state_dict(tmp_path / "ok.pth")
   assert list(out) == ["x.weight", "x.bias"]
   np.testing.assert_array_equal(out["x.weight"], (sd["x.weight"]).numpy().astype(np.float32))
 
   marker = tmp_path / "marker"
   torch.save({"w": torch.zeros(1), "evil": _os_system(marker)}, tmp_path / "evil.pth")
-  with pytest.raises(interop.UnsafePickleError, match="weights_only"):
-    interop.read_state_dict(tmp_path / "evil.pth")
+  with pytest.raises(io.UnsafePickleError, match="weights_only"):
+    io.read_state_dict(tmp_path / "evil.pth")
   assert not marker.exists()
 
   torch.save({"outer": {"w": torch.zeros(1)}}, tmp_path / "nested.pth")
   with pytest.raises(ValueError, match="nested checkpoints are not supported"):
-    interop.read_state_dict(tmp_path / "nested.pth")
+    io.read_state_dict(tmp_path / "nested.pth")
   torch.save({"steps": torch.tensor(3)}, tmp_path / "int.pth")
   with pytest.raises(ValueError, match="'steps' has dtype torch.int64"):
-    interop.read_state_dict(tmp_path / "int.pth")
+    io.read_state_dict(tmp_path / "int.pth")
   torch.save([torch.zeros(1)], tmp_path / "list.pth")
   with pytest.raises(ValueError, match="expected a state dict"):
-    interop.read_state_dict(tmp_path / "list.pth")
+    io.read_state_dict(tmp_path / "list.pth")
   (tmp_path / "junk.pth").write_bytes(b"garbage")
   with pytest.raises(ValueError):
-    interop.read_state_dict(tmp_path / "junk.pth")
+    io.read_state_dict(tmp_path / "junk.pth")

@@ -1,17 +1,18 @@
-"""evaluate: Phase II SGD vs a Python reference, baselines, ceilings, metrics, bad input."""
+"""phase2, baselines, metrics, evaluation: Phase II SGD vs a Python reference, baselines,
+ceilings, metrics, the two-phase driver, bad input."""
 import jax
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 import pytest
 
-from jqmeta import evaluate, graphs, qaoa
+from jqmeta import baselines, evaluation, graphs, metrics, phase2, qaoa
 from conftest import brute_force_cut, random_graph
 
 # Every graph is padded to the same layout so each jitted program compiles once.
 N_PAD, E_PAD = 6, 15
 
-_phase2 = jax.jit(evaluate.phase2_sgd, static_argnames=("max_iter", "method"))
+_phase2 = jax.jit(phase2.phase2_sgd, static_argnames=("steps", "method"))
 _value_and_grad = jax.jit(jax.value_and_grad(qaoa.energy))
 
 
@@ -39,7 +40,7 @@ def _reference_sgd(angles0, graph, lr, max_iter, tol):
 
 # ----------------------------------------------------------------------------- Phase II
 # Phase II tests run in float64 (exact parity, no stop-step flips from rounding) and share
-# one compiled program: p=1, max_iter=40, graphs padded to (N_PAD, E_PAD).
+# one compiled program: p=1, steps=40, graphs padded to (N_PAD, E_PAD).
 
 
 @pytest.fixture
@@ -59,11 +60,11 @@ def test_phase2_matches_python_reference_loop(x64, seed, weighted, p):
   g = _g(G)
   a0 = np.random.default_rng(seed).uniform(0, 1, (2, p))
   ref_c, ref_a, ref_n, ref_conv = _reference_sgd(a0, g, lr, max_iter, tol)
-  r = _phase2(jnp.asarray(a0), g, lr=lr, max_iter=max_iter, tol=tol)
+  r = _phase2(jnp.asarray(a0), g, lr=lr, steps=max_iter, tol=tol)
   assert r.costs.dtype == jnp.float64 and r.costs.shape == (max_iter + 1,)
   assert r.angles.shape == (max_iter + 1, 2, p)
-  assert r.n_iter.dtype == jnp.int32 and r.converged.dtype == jnp.bool_
-  assert int(r.n_iter) == ref_n and bool(r.converged) == ref_conv
+  assert r.n_steps.dtype == jnp.int32 and r.converged.dtype == jnp.bool_
+  assert int(r.n_steps) == ref_n and bool(r.converged) == ref_conv
   np.testing.assert_allclose(np.asarray(r.costs), ref_c, rtol=1e-10, atol=1e-10)
   np.testing.assert_allclose(np.asarray(r.angles), ref_a, rtol=1e-10, atol=1e-10)
 
@@ -74,7 +75,7 @@ def test_phase2_parity_cases_cover_both_outcomes(x64):
   for seed, weighted, p in PARITY:
     g = _g(random_graph(seed, 4 + seed % 3, weighted=weighted))
     a0 = np.random.default_rng(seed).uniform(0, 1, (2, p))
-    outcomes.add(bool(_phase2(jnp.asarray(a0), g, lr=0.03, max_iter=40, tol=2e-4).converged))
+    outcomes.add(bool(_phase2(jnp.asarray(a0), g, lr=0.03, steps=40, tol=2e-4).converged))
   assert outcomes == {True, False}
 
 
@@ -82,22 +83,22 @@ def test_phase2_vmap_over_mixed_sizes_equals_one_by_one(x64):
   Gs = [random_graph(10 + k, n, weighted=k % 2 == 1) for k, n in enumerate([3, 5, 6, 4])]
   batch = graphs.stack([graphs.from_networkx(G) for G in Gs])  # pads to the largest
   a0 = jnp.asarray(np.random.default_rng(1).uniform(0, 1, (len(Gs), 2, 1)))
-  kw = dict(lr=0.03, max_iter=40, tol=1e-4)
-  rb = jax.jit(jax.vmap(lambda a, g: evaluate.phase2_sgd(a, g, **kw)))(a0, batch)
+  kw = dict(lr=0.03, steps=40, tol=1e-4)
+  rb = jax.jit(jax.vmap(lambda a, g: phase2.phase2_sgd(a, g, **kw)))(a0, batch)
   assert rb.costs.shape == (4, 41) and rb.angles.shape == (4, 41, 2, 1)
   for i, G in enumerate(Gs):
     r = _phase2(a0[i], _g(G), **kw)  # one by one, with a different padding
     np.testing.assert_allclose(np.asarray(rb.costs[i]), np.asarray(r.costs), atol=1e-10)
     np.testing.assert_allclose(np.asarray(rb.angles[i]), np.asarray(r.angles), atol=1e-10)
-    assert int(rb.n_iter[i]) == int(r.n_iter) and bool(rb.converged[i]) == bool(r.converged)
-  assert len(set(np.asarray(rb.n_iter).tolist())) > 1  # graphs stopped at different steps
+    assert int(rb.n_steps[i]) == int(r.n_steps) and bool(rb.converged[i]) == bool(r.converged)
+  assert len(set(np.asarray(rb.n_steps).tolist())) > 1  # graphs stopped at different steps
 
 
 @pytest.mark.parametrize("tol", [1e-3, 1e-4])
 def test_phase2_stops_early_and_holds_values(x64, tol):
   g = _g(nx.cycle_graph(6))
-  r = _phase2(jnp.array([[0.2], [0.1]]), g, lr=0.1, max_iter=40, tol=tol)
-  n = int(r.n_iter)
+  r = _phase2(jnp.array([[0.2], [0.1]]), g, lr=0.1, steps=40, tol=tol)
+  n = int(r.n_steps)
   c, a = np.asarray(r.costs), np.asarray(r.angles)
   assert bool(r.converged) and 1 <= n < 40
   assert abs(c[n] - c[n - 1]) <= tol
@@ -108,16 +109,16 @@ def test_phase2_stops_early_and_holds_values(x64, tol):
 
 
 def test_phase2_runs_to_max_iter_without_convergence(x64):
-  r = _phase2(jnp.array([[0.2], [0.1]]), _g(nx.cycle_graph(6)), lr=1e-3, max_iter=40, tol=1e-9)
-  assert int(r.n_iter) == 40 and not bool(r.converged)
+  r = _phase2(jnp.array([[0.2], [0.1]]), _g(nx.cycle_graph(6)), lr=1e-3, steps=40, tol=1e-9)
+  assert int(r.n_steps) == 40 and not bool(r.converged)
   assert np.all(np.diff(np.asarray(r.costs)) < 0)
 
 
 def test_phase2_huge_tol_stops_after_one_update(x64):
   g = _g(nx.cycle_graph(5))
   a0 = jnp.array([[0.3], [0.4]])
-  r = _phase2(a0, g, lr=0.1, max_iter=40, tol=1e9)
-  assert int(r.n_iter) == 1 and bool(r.converged)
+  r = _phase2(a0, g, lr=0.1, steps=40, tol=1e9)
+  assert int(r.n_steps) == 1 and bool(r.converged)
   c0, g0 = _value_and_grad(a0, g)
   np.testing.assert_allclose(float(r.costs[0]), float(c0), atol=1e-12)
   np.testing.assert_allclose(np.asarray(r.angles[1]), np.asarray(a0 - 0.1 * g0), atol=1e-12)
@@ -129,12 +130,12 @@ def test_phase2_huge_tol_stops_after_one_update(x64):
 
 
 def test_random_starts_shape_range_determinism():
-  a = evaluate.random_starts(jax.random.key(3), 5, 2, n_seeds=3)
+  a = baselines.random_starts(jax.random.key(3), 5, 2, n_seeds=3)
   assert a.shape == (3, 5, 2, 2)
   assert bool(jnp.all(a >= 0)) and bool(jnp.all(a < 1))
   np.testing.assert_array_equal(np.asarray(a), np.asarray(
-      evaluate.random_starts(jax.random.key(3), 5, 2, n_seeds=3)))
-  b = evaluate.random_starts(jax.random.key(4), 5, 2, n_seeds=3)
+      baselines.random_starts(jax.random.key(3), 5, 2, n_seeds=3)))
+  b = baselines.random_starts(jax.random.key(4), 5, 2, n_seeds=3)
   assert not np.allclose(np.asarray(a), np.asarray(b))
   assert not np.allclose(np.asarray(a[0]), np.asarray(a[1]))  # seeds differ
 
@@ -147,20 +148,20 @@ def test_random_starts_shape_range_determinism():
 ])
 def test_random_cut_ratio_known_graphs(G, expected):
   g = graphs.from_networkx(G)
-  assert float(evaluate.random_cut_ratio(g, brute_force_cut(G))) == pytest.approx(expected,
+  assert float(baselines.random_cut_ratio(g, brute_force_cut(G))) == pytest.approx(expected,
                                                                                  abs=1e-6)
 
 
 def test_random_cut_ratio_brute_force_default():
   g = graphs.from_networkx(nx.complete_graph(4))
-  assert float(evaluate.random_cut_ratio(g)) == pytest.approx(0.75, abs=1e-6)  # 3 / 4
+  assert float(baselines.random_cut_ratio(g)) == pytest.approx(0.75, abs=1e-6)  # 3 / 4
 
 
 def test_random_cut_ratio_vmaps():
   Gs = [nx.complete_graph(4), nx.cycle_graph(5)]
   b = graphs.stack([graphs.from_networkx(G) for G in Gs])
   mc = jnp.array([brute_force_cut(G) for G in Gs])
-  np.testing.assert_allclose(np.asarray(jax.vmap(evaluate.random_cut_ratio)(b, mc)),
+  np.testing.assert_allclose(np.asarray(jax.vmap(baselines.random_cut_ratio)(b, mc)),
                              [0.75, 0.625], atol=1e-6)
 
 
@@ -184,7 +185,7 @@ def train_batch():
 
 
 def test_angle_grid_layout():
-  pts = np.asarray(evaluate.angle_grid(4))
+  pts = np.asarray(baselines.angle_grid(4))
   assert pts.shape == (16, 2, 1)
   np.testing.assert_allclose(np.unique(pts[:, 0, 0]), [-np.pi, -np.pi / 2, 0, np.pi / 2],
                              atol=1e-6)
@@ -196,22 +197,22 @@ def test_angle_grid_layout():
 def test_fit_fixed_angles_beats_random_and_grid(train_batch):
   batch, mc = train_batch
   grid = 16
-  a = evaluate.fit_fixed_angles(batch, grid=grid, refine_steps=60, max_cuts=mc,
+  a = baselines.fit_fixed_angles(batch, grid=grid, steps=60, max_cut_values=mc,
                                 method="analytic")
   assert a.shape == (2, 1)
-  pts = evaluate.angle_grid(grid)
+  pts = baselines.angle_grid(grid)
   rand = np.random.default_rng(0).uniform([[-np.pi], [-np.pi / 2]], [[np.pi], [np.pi / 2]],
                                            (5, 2, 1)).astype(np.float32)
   scores = np.asarray(_mean_ratios(jnp.concatenate([a[None], pts, jnp.asarray(rand)]), batch, mc))
   fitted, grid_scores, rand_scores = scores[0], scores[1:1 + grid**2], scores[1 + grid**2:]
   assert fitted >= grid_scores.max() + 1e-3  # refinement improves on the coarse grid
   assert fitted > rand_scores.max()
-  assert fitted > float(jnp.mean(jax.vmap(evaluate.random_cut_ratio)(batch, mc)))
-  # max_cuts computed internally when omitted; refine_steps=0 returns a best grid point.
+  assert fitted > float(jnp.mean(jax.vmap(baselines.random_cut_ratio)(batch, mc)))
+  # max_cut_values computed internally when omitted; steps=0 returns a best grid point.
   # The p=1 landscape has exact symmetries (beta -> beta + pi/2), so several grid points
   # tie up to rounding and the analytic and statevector paths may break the tie apart:
   # compare scores, and require the point to be on the grid.
-  a0 = evaluate.fit_fixed_angles(batch, grid=grid, refine_steps=0, method="analytic")
+  a0 = baselines.fit_fixed_angles(batch, grid=grid, steps=0, method="analytic")
   assert np.min(np.abs(np.asarray(pts) - np.asarray(a0)[None]).max(axis=(1, 2))) < 1e-6
   s0 = float(np.asarray(_mean_ratios(a0[None], batch, mc))[0])
   assert s0 >= grid_scores.max() - 1e-6
@@ -219,15 +220,15 @@ def test_fit_fixed_angles_beats_random_and_grid(train_batch):
 
 def test_fit_fixed_angles_p2_not_worse_than_p1_grid(train_batch):
   batch, mc = train_batch
-  a1 = evaluate.fit_fixed_angles(batch, grid=16, refine_steps=0, max_cuts=mc, method="analytic")
-  a2 = evaluate.fit_fixed_angles(batch, p=2, grid=16, refine_steps=40, max_cuts=mc, method="auto")
+  a1 = baselines.fit_fixed_angles(batch, grid=16, steps=0, max_cut_values=mc, method="analytic")
+  a2 = baselines.fit_fixed_angles(batch, p=2, grid=16, steps=40, max_cut_values=mc, method="auto")
   assert a2.shape == (2, 2)
   a1_as_p2 = jnp.zeros((2, 2)).at[:, :1].set(a1)  # a zero layer is the identity
   r2, r1 = np.asarray(_mean_ratios(jnp.stack([a2, a1_as_p2]), batch, mc))
   assert r2 >= r1 + 1e-3  # depth 2 refined beats the p=1 grid point
 
 
-_DENSE = evaluate.angle_grid(400)
+_DENSE = baselines.angle_grid(400)
 _dense_min = jax.jit(lambda g: jnp.min(jax.lax.map(lambda a: qaoa.energy(a, g), _DENSE,
                                                    batch_size=8000)))
 
@@ -239,7 +240,7 @@ def test_p1_optimum_matches_dense_grid_and_vmaps():
   b = graphs.stack([_g(G) for G in Gs])  # integer weights: the grid covers one period
 
   def one(g, k):
-    a, c = evaluate.p1_optimum(g, key=k)
+    a, c = baselines.p1_optimum(g, key=k)
     return a, c, qaoa.energy(a, g)  # the returned cost belongs to the returned angles
 
   a, c, e = jax.jit(jax.vmap(one))(b, jax.random.split(jax.random.key(0), 2))
@@ -256,18 +257,18 @@ def test_p1_optimum_matches_dense_grid_and_vmaps():
 
 def test_relative_error_hand_examples():
   costs = jnp.array([[-2.0, -3.0, -4.0], [0.0, -1.0, 0.0]])
-  out = evaluate.relative_error(costs, jnp.array([4.0, 0.0]))
+  out = metrics.relative_error(costs, jnp.array([4.0, 0.0]))
   np.testing.assert_allclose(np.asarray(out), [[0.5, 0.25, 0.0], [0.0, 1.0, 0.0]])
-  assert float(evaluate.relative_error(-3.0, 4.0)) == pytest.approx(0.25)
-  np.testing.assert_allclose(np.asarray(evaluate.relative_error(jnp.array([-5.0, -1.0]), 4.0)),
+  assert float(metrics.relative_error(-3.0, 4.0)) == pytest.approx(0.25)
+  np.testing.assert_allclose(np.asarray(metrics.relative_error(jnp.array([-5.0, -1.0]), 4.0)),
                              [0.25, 0.75])
   with pytest.raises(ValueError, match="leading prefix"):
-    evaluate.relative_error(jnp.zeros((2, 3)), jnp.ones(3))  # would broadcast wrongly
+    metrics.relative_error(jnp.zeros((2, 3)), jnp.ones(3))  # would broadcast wrongly
 
 
 def test_mean_curve_hand_example():
   r = np.array([[1.0, 0.5, 0.25], [0.5, 0.3, 0.25], [0.2, 0.2, 0.1], [0.4, 0.0, 0.3]])
-  out = evaluate.mean_curve(r, [10, 10, 11, 12])
+  out = metrics.mean_curve(r, [10, 10, 11, 12])
   assert list(out) == [10, 11, 12]
   np.testing.assert_allclose(out[10], [0.75, 0.4, 0.25])
   np.testing.assert_allclose(out[11], [0.2, 0.2, 0.1])
@@ -287,17 +288,17 @@ def test_mean_curve_hand_example():
     ([5.0], 1e-3, {}, 1),
 ])
 def test_iterations_to_convergence_hand_examples(curve, tol, kw, expected):
-  assert evaluate.iterations_to_convergence(curve, tol, **kw) == expected
+  assert metrics.iterations_to_convergence(curve, tol, **kw) == expected
 
 
 def test_convergence_tol_default_value():
-  assert evaluate.CONVERGENCE_TOL == 1e-4
+  assert metrics.CONVERGENCE_TOL == 1e-4
   curve = np.concatenate([np.linspace(1.0, 0.5, 20), 0.5 - 5e-5 * np.arange(1, 11)])
-  assert evaluate.iterations_to_convergence(curve) == 21
+  assert metrics.iterations_to_convergence(curve) == 21
 
 
 def test_ratio_stats_population_std():
-  out = evaluate.ratio_stats([0.75, 0.25, 0.5, 0.9, 0.7, 0.8], [10, 10, 11, 12, 12, 12])
+  out = metrics.ratio_stats([0.75, 0.25, 0.5, 0.9, 0.7, 0.8], [10, 10, 11, 12, 12, 12])
   assert list(out) == [10, 11, 12]
   assert out[10] == pytest.approx((0.5, 0.25))  # ddof=1 would give 0.354
   assert out[11] == pytest.approx((0.5, 0.0))
@@ -306,12 +307,12 @@ def test_ratio_stats_population_std():
 
 
 def test_combined_curve_single_and_batched():
-  r = evaluate.Phase2Result(jnp.array([-3.0, -3.5, -3.6, -3.6]), jnp.zeros((4, 2, 1)),
+  r = phase2.Phase2Result(jnp.array([-3.0, -3.5, -3.6, -3.6]), jnp.zeros((4, 2, 1)),
                             jnp.array(2), jnp.array(True))
-  out = evaluate.combined_curve(jnp.array([-1.0, -2.0, -3.0]), r)
+  out = phase2.combined_curve(jnp.array([-1.0, -2.0, -3.0]), r)
   np.testing.assert_allclose(np.asarray(out), [-1.0, -2.0, -3.0, -3.5, -3.6, -3.6])
   rb = jax.tree.map(lambda x: jnp.stack([x, x + 1]), r)
-  out = evaluate.combined_curve(jnp.array([[-1.0, -3.0], [0.0, -2.0]]), rb)
+  out = phase2.combined_curve(jnp.array([[-1.0, -3.0], [0.0, -2.0]]), rb)
   np.testing.assert_allclose(np.asarray(out), [[-1.0, -3.0, -3.5, -3.6, -3.6],
                                                [0.0, -2.0, -2.5, -2.6, -2.6]])
 
@@ -320,8 +321,8 @@ def test_published_table_ii_and_iii_reproduced_for_n10(reference):
   """Table II (tol = CONVERGENCE_TOL, "stable" rule) and Table III Phase I means, n = 10."""
   import csv
   import re
-  from jqmeta import interop
-  test_data = interop.load_reference_dataset(reference / "datasets.pkl")["test_data"]
+  from jqmeta import io
+  test_data = io.load_reference_dataset(reference / "datasets.pkl")["test_data"]
   files = sorted((reference / "results").glob("model_QAOA_node_10_*_edge_*.csv"))
   assert len(files) == 14
   cols = {name: [] for name in ["QK", "LSTM", "QLSTM", "FWP"]}
@@ -336,36 +337,36 @@ def test_published_table_ii_and_iii_reproduced_for_n10(reference):
     hold = lambda c: np.pad(np.asarray(c), (0, 301 - len(c)), mode="edge")[:301]
     for name in cols:
       # The published Phase II history lists its starting cost twice: drop one.
-      res = evaluate.Phase2Result(hold(table[f"QAOA after {name}"][1:]), None, None, None)
-      curve = evaluate.combined_curve(np.asarray(table[f"{name}-QAOA"]), res)
-      cols[name].append(np.asarray(evaluate.relative_error(curve, mc)))
+      res = phase2.Phase2Result(hold(table[f"QAOA after {name}"][1:]), None, None, None)
+      curve = phase2.combined_curve(np.asarray(table[f"{name}-QAOA"]), res)
+      cols[name].append(np.asarray(metrics.relative_error(curve, mc)))
       p1_last[name].append(-table[f"{name}-QAOA"][-1] / mc)
     for seed in (1, 2):  # both random seeds pooled into one mean curve
-      random_rows.append(np.asarray(evaluate.relative_error(
+      random_rows.append(np.asarray(metrics.relative_error(
           hold(table[f"QAOA Random {seed}"][1:]), mc)))
     mcs.append(mc)
-  its = [evaluate.iterations_to_convergence(evaluate.mean_curve(np.array(cols[n]), [10] * 14)[10])
+  its = [metrics.iterations_to_convergence(metrics.mean_curve(np.array(cols[n]), [10] * 14)[10])
          for n in cols]
-  its.append(evaluate.iterations_to_convergence(
-      evaluate.mean_curve(np.array(random_rows), [10] * 28)[10], first_step=0))
+  its.append(metrics.iterations_to_convergence(
+      metrics.mean_curve(np.array(random_rows), [10] * 28)[10], first_step=0))
   assert its == [48, 86, 57, 128, 177]  # paper, Table II, n = 10
-  means = [round(evaluate.ratio_stats(p1_last[n], [10] * 14)[10][0], 2) for n in cols]
+  means = [round(metrics.ratio_stats(p1_last[n], [10] * 14)[10][0], 2) for n in cols]
   assert means == [0.82, 0.79, 0.81, 0.63]  # paper, Table III Phase I, n = 10
 
 
 def test_phase2_reproduces_published_history(reference, x64):
   """QK-LSTM's last Phase I angles on test graph 0 (n = 10): the published SGD history."""
   import csv
-  from jqmeta import interop
-  G = interop.load_reference_dataset(reference / "datasets.pkl")["test_data"][0]
+  from jqmeta import io
+  G = io.load_reference_dataset(reference / "datasets.pkl")["test_data"][0]
   with open(reference / "results" / "model_QAOA_node_10_0_edge_17_0.csv") as fh:
     rows = list(csv.reader(fh))
   k = rows[0].index("QAOA after QK")
   hist = np.array([float(r[k]) for r in rows[1:] if k < len(r) and r[k]])
   start = np.load(reference / "trajectories" / "QK_node_10_edge_17_0.npz")["params"][-1]
   r = _phase2(jnp.asarray(start.reshape(2, 1), jnp.float64), graphs.from_networkx(G),
-              lr=evaluate.PHASE2_LR, max_iter=evaluate.PHASE2_MAX_ITER, tol=evaluate.PHASE2_TOL)
-  assert bool(r.converged) and int(r.n_iter) == len(hist) - 2  # start listed twice there
+              lr=phase2.PHASE2_LR, steps=phase2.PHASE2_STEPS, tol=phase2.PHASE2_TOL)
+  assert bool(r.converged) and int(r.n_steps) == len(hist) - 2  # start listed twice there
   np.testing.assert_allclose(np.asarray(r.costs[:len(hist) - 1]), hist[1:], atol=1e-6)
 
 
@@ -387,8 +388,8 @@ def test_evaluate_method_with_phase1(x64, eval_batch):
   T, max_iter, lr, tol, k = 3, 40, 0.03, 1e-4, 10
   batch = _batch(Gs)
   p1 = jnp.asarray(np.random.default_rng(2).uniform(0, 1, (3, T, 2, 1)))
-  out = evaluate.evaluate_method(p1, p1[:, -1], batch, jnp.array(mcs), lr=lr,
-                                 max_iter=max_iter, tol=tol, phase2_report_step=k)
+  out = evaluation.evaluate_method(p1, p1[:, -1], batch, jnp.array(mcs), lr=lr,
+                                 steps=max_iter, tol=tol, phase2_report_step=k)
   assert out["phase1_costs"].shape == (3, T)
   assert out["phase2_costs"].shape == (3, max_iter + 1)
   assert out["rel_error_curve"].shape == (3, T + max_iter)
@@ -397,9 +398,9 @@ def test_evaluate_method_with_phase1(x64, eval_batch):
     g = _g(G)
     e1 = [float(_value_and_grad(p1[i, t], g)[0]) for t in range(T)]
     np.testing.assert_allclose(out["phase1_costs"][i], e1, atol=1e-10)
-    r = _phase2(p1[i, -1], g, lr=lr, max_iter=max_iter, tol=tol)
+    r = _phase2(p1[i, -1], g, lr=lr, steps=max_iter, tol=tol)
     np.testing.assert_allclose(out["phase2_costs"][i], np.asarray(r.costs), atol=1e-10)
-    assert out["n_iter"][i] == int(r.n_iter) and out["converged"][i] == bool(r.converged)
+    assert out["n_steps"][i] == int(r.n_steps) and out["converged"][i] == bool(r.converged)
     assert out["ratio_phase1"][i] == pytest.approx(-e1[-1] / mcs[i])
     assert out["ratio_phase2"][i] == pytest.approx(-float(r.costs[k]) / mcs[i])
     curve = np.concatenate([e1, np.asarray(r.costs[1:])])
@@ -413,14 +414,14 @@ def test_evaluate_method_without_phase1_chunked(x64, eval_batch):
   Gs, mcs = Gs + [nx.cycle_graph(5)], mcs + [4.0]  # 4 graphs in chunks of 2
   batch = _batch(Gs)
   starts = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (4, 2, 1)))
-  out = evaluate.evaluate_method(None, starts, batch, mcs, lr=0.05, max_iter=40, tol=1e-4,
+  out = evaluation.evaluate_method(None, starts, batch, mcs, lr=0.05, steps=40, tol=1e-4,
                                  phase2_report_step=0, batch_size=2)
   assert out["phase1_costs"] is None and out["ratio_phase1"] is None
   assert out["rel_error_curve"].shape == (4, 41) and out["curve_first_step"] == 0
   for i, G in enumerate(Gs):
-    r = _phase2(starts[i], _g(G), lr=0.05, max_iter=40, tol=1e-4)
+    r = _phase2(starts[i], _g(G), lr=0.05, steps=40, tol=1e-4)
     np.testing.assert_allclose(out["phase2_costs"][i], np.asarray(r.costs), atol=1e-10)
-    assert out["n_iter"][i] == int(r.n_iter)
+    assert out["n_steps"][i] == int(r.n_steps)
     e0 = float(r.costs[0])
     assert out["ratio_phase2"][i] == pytest.approx(-e0 / mcs[i], rel=1e-10)
     np.testing.assert_allclose(out["rel_error_curve"][i],
@@ -434,62 +435,62 @@ _B = graphs.stack([_G1, _G1])
 _A = jnp.array([[0.1], [0.2]])
 
 BAD = [
-    ("angles (3,1)", lambda: evaluate.phase2_sgd(jnp.zeros((3, 1)), _G1), ValueError, "shape"),
-    ("flat angles", lambda: evaluate.phase2_sgd(jnp.zeros(2), _G1), ValueError, "shape"),
-    ("complex angles", lambda: evaluate.phase2_sgd(jnp.zeros((2, 1), jnp.complex64), _G1),
+    ("angles (3,1)", lambda: phase2.phase2_sgd(jnp.zeros((3, 1)), _G1), ValueError, "shape"),
+    ("flat angles", lambda: phase2.phase2_sgd(jnp.zeros(2), _G1), ValueError, "shape"),
+    ("complex angles", lambda: phase2.phase2_sgd(jnp.zeros((2, 1), jnp.complex64), _G1),
      TypeError, "real"),
-    ("lr 0", lambda: evaluate.phase2_sgd(_A, _G1, lr=0.0), ValueError, "lr"),
-    ("lr negative", lambda: evaluate.phase2_sgd(_A, _G1, lr=-1e-3), ValueError, "lr"),
-    ("lr nan", lambda: evaluate.phase2_sgd(_A, _G1, lr=float("nan")), ValueError, "lr"),
-    ("lr string", lambda: evaluate.phase2_sgd(_A, _G1, lr="big"), TypeError, "lr"),
-    ("max_iter 0", lambda: evaluate.phase2_sgd(_A, _G1, max_iter=0), ValueError, "max_iter"),
-    ("max_iter float", lambda: evaluate.phase2_sgd(_A, _G1, max_iter=2.5), TypeError, "max_iter"),
-    ("tol negative", lambda: evaluate.phase2_sgd(_A, _G1, tol=-1.0), ValueError, "tol"),
-    ("method", lambda: evaluate.phase2_sgd(_A, _G1, method="exact"), ValueError, "method"),
-    ("batched graph", lambda: evaluate.phase2_sgd(_A, _B), ValueError, "ONE graph"),
-    ("nx graph", lambda: evaluate.phase2_sgd(_A, nx.cycle_graph(4)), TypeError, "from_networkx"),
-    ("starts n_graphs", lambda: evaluate.random_starts(jax.random.key(0), 0, 1), ValueError,
+    ("lr 0", lambda: phase2.phase2_sgd(_A, _G1, lr=0.0), ValueError, "lr"),
+    ("lr negative", lambda: phase2.phase2_sgd(_A, _G1, lr=-1e-3), ValueError, "lr"),
+    ("lr nan", lambda: phase2.phase2_sgd(_A, _G1, lr=float("nan")), ValueError, "lr"),
+    ("lr string", lambda: phase2.phase2_sgd(_A, _G1, lr="big"), TypeError, "lr"),
+    ("steps 0", lambda: phase2.phase2_sgd(_A, _G1, steps=0), ValueError, "steps"),
+    ("steps float", lambda: phase2.phase2_sgd(_A, _G1, steps=2.5), TypeError, "steps"),
+    ("tol negative", lambda: phase2.phase2_sgd(_A, _G1, tol=-1.0), ValueError, "tol"),
+    ("method", lambda: phase2.phase2_sgd(_A, _G1, method="exact"), ValueError, "method"),
+    ("batched graph", lambda: phase2.phase2_sgd(_A, _B), ValueError, "ONE graph"),
+    ("nx graph", lambda: phase2.phase2_sgd(_A, nx.cycle_graph(4)), TypeError, "from_networkx"),
+    ("starts n_graphs", lambda: baselines.random_starts(jax.random.key(0), 0, 1), ValueError,
      "n_graphs"),
-    ("starts p", lambda: evaluate.random_starts(jax.random.key(0), 2, 0), ValueError, "p must"),
-    ("starts key", lambda: evaluate.random_starts(3, 2, 1), TypeError, "key"),
-    ("fit unbatched", lambda: evaluate.fit_fixed_angles(_G1), ValueError, "batch"),
-    ("fit max_cuts", lambda: evaluate.fit_fixed_angles(_B, max_cuts=jnp.ones(3)), ValueError,
-     "max_cuts"),
-    ("fit grid", lambda: evaluate.fit_fixed_angles(_B, grid=0), ValueError, "grid"),
-    ("fit p", lambda: evaluate.fit_fixed_angles(_B, p=0), ValueError, "p must"),
-    ("fit lr", lambda: evaluate.fit_fixed_angles(_B, lr=0), ValueError, "lr"),
-    ("p1 n_starts", lambda: evaluate.p1_optimum(_G1, grid=2, n_starts=5), ValueError, "n_starts"),
-    ("p1 batched", lambda: evaluate.p1_optimum(_B), ValueError, "ONE graph"),
-    ("ratio_stats sizes", lambda: evaluate.ratio_stats([0.5, 0.6], [10]), ValueError, "sizes"),
-    ("ratio_stats 2d", lambda: evaluate.ratio_stats(np.ones((2, 2)), [1, 2]), ValueError,
+    ("starts p", lambda: baselines.random_starts(jax.random.key(0), 2, 0), ValueError, "p must"),
+    ("starts key", lambda: baselines.random_starts(3, 2, 1), TypeError, "key"),
+    ("fit unbatched", lambda: baselines.fit_fixed_angles(_G1), ValueError, "batch"),
+    ("fit max_cut_values", lambda: baselines.fit_fixed_angles(_B, max_cut_values=jnp.ones(3)),
+     ValueError, "max_cut_values"),
+    ("fit grid", lambda: baselines.fit_fixed_angles(_B, grid=0), ValueError, "grid"),
+    ("fit p", lambda: baselines.fit_fixed_angles(_B, p=0), ValueError, "p must"),
+    ("fit lr", lambda: baselines.fit_fixed_angles(_B, lr=0), ValueError, "lr"),
+    ("p1 n_starts", lambda: baselines.p1_optimum(_G1, grid=2, n_starts=5), ValueError, "n_starts"),
+    ("p1 batched", lambda: baselines.p1_optimum(_B), ValueError, "ONE graph"),
+    ("ratio_stats sizes", lambda: metrics.ratio_stats([0.5, 0.6], [10]), ValueError, "sizes"),
+    ("ratio_stats 2d", lambda: metrics.ratio_stats(np.ones((2, 2)), [1, 2]), ValueError,
      "shape"),
-    ("mean_curve 1d", lambda: evaluate.mean_curve([0.1, 0.2], [10, 10]), ValueError, "(G, T)"),
-    ("mean_curve sizes", lambda: evaluate.mean_curve(np.ones((2, 3)), [10, 10, 11]), ValueError,
+    ("mean_curve 1d", lambda: metrics.mean_curve([0.1, 0.2], [10, 10]), ValueError, "(G, T)"),
+    ("mean_curve sizes", lambda: metrics.mean_curve(np.ones((2, 3)), [10, 10, 11]), ValueError,
      "sizes"),
-    ("itc tol", lambda: evaluate.iterations_to_convergence([1.0, 0.5], 0.0), ValueError, "tol"),
-    ("itc rule", lambda: evaluate.iterations_to_convergence([1.0, 0.5], rule="last"), ValueError,
+    ("itc tol", lambda: metrics.iterations_to_convergence([1.0, 0.5], 0.0), ValueError, "tol"),
+    ("itc rule", lambda: metrics.iterations_to_convergence([1.0, 0.5], rule="last"), ValueError,
      "rule"),
-    ("itc 2d", lambda: evaluate.iterations_to_convergence(np.ones((2, 2))), ValueError, "(T,)"),
-    ("combined type", lambda: evaluate.combined_curve(jnp.ones(3), (jnp.ones(4),)), TypeError,
+    ("itc 2d", lambda: metrics.iterations_to_convergence(np.ones((2, 2))), ValueError, "(T,)"),
+    ("combined type", lambda: phase2.combined_curve(jnp.ones(3), (jnp.ones(4),)), TypeError,
      "Phase2Result"),
-    ("combined batch", lambda: evaluate.combined_curve(
-        jnp.ones((2, 3)), evaluate.Phase2Result(jnp.ones(4), None, None, None)), ValueError,
+    ("combined batch", lambda: phase2.combined_curve(
+        jnp.ones((2, 3)), phase2.Phase2Result(jnp.ones(4), None, None, None)), ValueError,
      "leading"),
-    ("eval report step", lambda: evaluate.evaluate_method(
-        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(2), max_iter=5), ValueError,
+    ("eval report step", lambda: evaluation.evaluate_method(
+        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(2), steps=5), ValueError,
      "phase2_report_step"),
-    ("eval starts shape", lambda: evaluate.evaluate_method(
-        None, jnp.zeros((3, 2, 1)), _B, jnp.ones(2), max_iter=5, phase2_report_step=1),
+    ("eval starts shape", lambda: evaluation.evaluate_method(
+        None, jnp.zeros((3, 2, 1)), _B, jnp.ones(2), steps=5, phase2_report_step=1),
      ValueError, "start_angles"),
-    ("eval no starts", lambda: evaluate.evaluate_method(None, None, _B, jnp.ones(2)), ValueError,
+    ("eval no starts", lambda: evaluation.evaluate_method(None, None, _B, jnp.ones(2)), ValueError,
      "start_angles"),
-    ("eval max_cuts", lambda: evaluate.evaluate_method(
-        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(3)), ValueError, "max_cuts"),
-    ("eval phase1 shape", lambda: evaluate.evaluate_method(
+    ("eval max_cut_values", lambda: evaluation.evaluate_method(
+        None, jnp.zeros((2, 2, 1)), _B, jnp.ones(3)), ValueError, "max_cut_values"),
+    ("eval phase1 shape", lambda: evaluation.evaluate_method(
         jnp.zeros((2, 2, 1)), None, _B, jnp.ones(2)), ValueError, "phase1_angles"),
-    ("eval depth mismatch", lambda: evaluate.evaluate_method(
+    ("eval depth mismatch", lambda: evaluation.evaluate_method(
         jnp.zeros((2, 3, 2, 1)), jnp.zeros((2, 2, 2)), _B, jnp.ones(2)), ValueError, "depth"),
-    ("eval unbatched", lambda: evaluate.evaluate_method(None, _A[None], _G1, jnp.ones(1)),
+    ("eval unbatched", lambda: evaluation.evaluate_method(None, _A[None], _G1, jnp.ones(1)),
      ValueError, "batch"),
 ]
 

@@ -1,9 +1,10 @@
 """Command-line entry point: ``jqmeta {info,train,evaluate,reproduce}``.
 
 Each sub-command is a thin shell: it parses flags, calls library functions
-(:mod:`jqmeta.train`, :mod:`jqmeta.evaluate`, :mod:`jqmeta.reproduce`) and prints a
-short result.  Errors in the input (bad paths, bad values) exit with status 2 and a
-one-line message.
+(:mod:`jqmeta.training`, :mod:`jqmeta.evaluation`, :mod:`jqmeta.app.reproduce`) and
+prints a short result.  Defaults and choices come from the library (``TrainConfig``,
+``models.MODEL_NAMES``, ...), never restated here.  Errors in the input (bad paths, bad
+values) exit with status 2 and a one-line message.
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from jqmeta import meta, models, phase2, qaoa, training
+
 __all__ = ["main", "build_parser"]
+
+_DEFAULTS = training.TrainConfig()
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -29,16 +34,21 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--model", required=True, choices=["lstm", "qk_lstm", "qlstm", "qfwp"])
-  p.add_argument("--variant", default="reference", choices=["reference", "corrected"])
+  p.add_argument("--model", required=True, choices=models.MODEL_NAMES)
+  p.add_argument("--variant", default="reference", choices=models.VARIANTS)
   p.add_argument("--p", type=int, default=1, help="QAOA depth (default 1)")
 
 
 def _splits(args):
-  from jqmeta import reproduce
+  from jqmeta.app import paper
   if args.dataset is None:
-    return reproduce.default_dataset(args.seed)
-  return reproduce.load_splits(args.dataset)
+    return paper.default_dataset(args.seed)
+  return paper.load_splits(args.dataset)
+
+
+def _stack(gs):
+  from jqmeta import graphs
+  return graphs.stack([graphs.from_networkx(G) for G in gs])
 
 
 def _run_info(args: argparse.Namespace) -> int:
@@ -56,12 +66,13 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
   _add_model_flags(p)
   _add_data_flags(p)
   p.add_argument("--out", type=Path, default=Path("runs/train"), help="checkpoint folder")
-  p.add_argument("--epochs", type=int, default=50)
-  p.add_argument("--batch-size", type=int, default=1, help="1 = the paper's protocol")
-  p.add_argument("--lr-sequence", type=float, default=6e-6)
-  p.add_argument("--lr-mapping", type=float, default=1e-4)
-  p.add_argument("--loss", default="weighted", choices=["weighted", "observed_improvement"])
-  p.add_argument("--method", default=None, choices=["statevector", "analytic", "auto"],
+  p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs)
+  p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
+                 help="1 = the paper's protocol")
+  p.add_argument("--lr-sequence", type=float, default=_DEFAULTS.lr_sequence)
+  p.add_argument("--lr-mapping", type=float, default=_DEFAULTS.lr_mapping)
+  p.add_argument("--loss", default=_DEFAULTS.loss, choices=sorted(meta.LOSSES))
+  p.add_argument("--method", default=None, choices=qaoa.METHODS,
                  help="energy method (default: auto for unweighted p=1, else statevector)")
   p.add_argument("--resume", action="store_true", help="continue from OUT/last.msgpack")
 
@@ -69,19 +80,17 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 def _run_train(args: argparse.Namespace) -> int:
   import jax
 
-  from jqmeta import graphs, meta, models, reproduce, train
+  from jqmeta.app import paper
   splits = _splits(args)
-  method = args.method or ("auto" if args.p == 1 and reproduce.is_unweighted(
-      splits["train_data"] + splits["val_data"]) else "statevector")
-  config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                             lr_sequence=args.lr_sequence, lr_mapping=args.lr_mapping,
-                             loss=args.loss, method=method)
-  cell = models.create(args.model, variant=args.variant, p=args.p)
-  variables = meta.init(cell, jax.random.key(args.seed))
-  tr = graphs.stack([graphs.from_networkx(G) for G in splits["train_data"]])
-  va = graphs.stack([graphs.from_networkx(G) for G in splits["val_data"]])
-  result = train.fit(cell, variables, tr, va, config, checkpoint_dir=args.out,
-                     resume=args.resume, progress=not args.quiet)
+  method = args.method or paper.energy_method(splits["train_data"] + splits["val_data"], args.p)
+  config = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                                lr_sequence=args.lr_sequence, lr_mapping=args.lr_mapping,
+                                loss=args.loss, method=method)
+  model = models.create(args.model, variant=args.variant, p=args.p)
+  variables = meta.init(model, jax.random.key(args.seed))
+  result = training.fit(model, variables, _stack(splits["train_data"]),
+                        _stack(splits["val_data"]), config, checkpoint_dir=args.out,
+                        resume=args.resume, progress=not args.quiet)
   args.out.mkdir(parents=True, exist_ok=True)
   (args.out / "train.json").write_text(json.dumps(
       {"model": args.model, "variant": args.variant, "p": args.p, "seed": args.seed,
@@ -99,42 +108,45 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
   p.add_argument("--checkpoint", type=Path, required=True,
                  help="best.msgpack from `jqmeta train`, or a published .pth/.npz")
   p.add_argument("--out", type=Path, default=Path("runs/evaluate"))
-  p.add_argument("--max-iter", type=int, default=300, help="Phase II SGD iterations")
+  p.add_argument("--steps", "--max-iter", dest="steps", type=int,
+                 default=phase2.PHASE2_STEPS, help="Phase II SGD steps")
+
+
+def _load_model(args):
+  """``(model, variables)`` from a training checkpoint or a published one."""
+  import jax
+
+  from jqmeta import io
+  if not args.checkpoint.is_file():
+    raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
+  if args.checkpoint.suffix in (".pth", ".npz"):
+    return io.load_reference_checkpoint(args.checkpoint, key=jax.random.key(args.seed))
+  model = models.create(args.model, variant=args.variant, p=args.p)
+  return model, training.load_checkpoint(args.checkpoint, meta.init(model, jax.random.key(0)))
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
   import jax
   import numpy as np
 
-  from jqmeta import evaluate, graphs, interop, meta, models, qaoa, reproduce, train
-  if not args.checkpoint.is_file():
-    raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
-  if args.checkpoint.suffix in (".pth", ".npz"):
-    cell, variables = interop.load_reference_checkpoint(args.checkpoint,
-                                                        key=jax.random.key(args.seed))
-  else:
-    cell = models.create(args.model, variant=args.variant, p=args.p)
-    variables = train.load_checkpoint(args.checkpoint, meta.init(cell, jax.random.key(0)))
+  from jqmeta import evaluation, metrics
+  from jqmeta.app import paper
+  model, variables = _load_model(args)
   test_nx = _splits(args)["test_data"]
-  method = "auto" if cell.p == 1 and reproduce.is_unweighted(test_nx) else "statevector"
-  test = graphs.stack([graphs.from_networkx(G) for G in test_nx])
+  test = _stack(test_nx)
   sizes = np.array([G.number_of_nodes() for G in test_nx])
-  max_cuts = np.asarray(jax.jit(jax.vmap(qaoa.max_cut))(test))
-  angles, _ = jax.jit(jax.vmap(lambda g: meta.phase1(cell, variables, g, method=method)))(test)
-  angles = np.asarray(angles)
-  with jax.enable_x64(True):  # Phase II's 1e-6 stop rule needs float64 costs
-    test64 = graphs.stack([graphs.from_networkx(G) for G in test_nx])
-    a64 = angles.astype(np.float64)
-    res = evaluate.evaluate_method(a64, a64[:, -1], test64, max_cuts, max_iter=args.max_iter,
-                                   phase2_report_step=min(10, args.max_iter), method=method)
-  p1 = evaluate.ratio_stats(res["ratio_phase1"], sizes)
-  p2 = evaluate.ratio_stats(res["ratio_phase2"], sizes)
+  report_step = min(10, args.steps)
+  res = evaluation.two_phase(model, variables, test, jax.jit(jax.vmap(qaoa.max_cut))(test),
+                             method=paper.energy_method(test_nx, model.p),
+                             phase2_steps=args.steps, phase2_report_step=report_step)
+  p1 = metrics.ratio_stats(res["ratio_phase1"], sizes)
+  p2 = metrics.ratio_stats(res["ratio_phase2"], sizes)
   args.out.mkdir(parents=True, exist_ok=True)
-  out = {"checkpoint": str(args.checkpoint), "phase1": {int(n): list(map(float, v))
-                                                        for n, v in p1.items()},
+  out = {"checkpoint": str(args.checkpoint),
+         "phase1": {int(n): list(map(float, v)) for n, v in p1.items()},
          "phase2": {int(n): list(map(float, v)) for n, v in p2.items()}}
   (args.out / "evaluate.json").write_text(json.dumps(out, indent=2))
-  print(f"n   phase1 ratio      phase2 ratio ({min(10, args.max_iter)} SGD steps)")
+  print(f"n   phase1 ratio      phase2 ratio ({report_step} SGD steps)")
   for n in sorted(p1):
     print(f"{n:<3} {p1[n][0]:.3f} ± {p1[n][1]:.3f}   {p2[n][0]:.3f} ± {p2[n][1]:.3f}")
   return 0
@@ -144,26 +156,16 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
   _add_data_flags(p)
   p.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="output folder")
   p.add_argument("--quick", action="store_true", help="tiny settings, under a minute")
-  p.add_argument("--variant", default="reference", choices=["reference", "corrected"])
-  p.add_argument("--epochs", type=int, default=None, help="maximum epochs (paper: 50)")
+  p.add_argument("--variant", default="reference", choices=models.VARIANTS)
+  p.add_argument("--epochs", type=int, default=None,
+                 help=f"maximum epochs (paper: {_DEFAULTS.epochs})")
   p.add_argument("--p", type=int, default=1, help="QAOA depth (paper: 1)")
   p.add_argument("--devices", default=None,
                  help="'all' (or a count) to shard test-graph batches over devices "
                       "(see jqmeta.parallel)")
 
 
-def _run_reproduce(args: argparse.Namespace) -> int:
-  from jqmeta import reproduce
-  mesh = None
-  if args.devices:
-    from jqmeta import parallel
-    mesh = parallel.make_mesh(int(args.devices) if args.devices.isdigit() else args.devices)
-  summary = reproduce.run(args.dataset, args.out, quick=args.quick, variant=args.variant,
-                          seed=args.seed, epochs=args.epochs, p=args.p,
-                          progress=not args.quiet, mesh=mesh)
-  t3 = summary["table3"]
-  print(f"Approximation ratio after Phase I / after 10 Phase II steps "
-        f"({summary['wall_seconds']} s; full report in {args.out / 'report.md'}):")
+def _print_table3(t3: dict) -> None:
   methods = list(t3)
   print("n    " + "  ".join(f"{m:>18}" for m in methods))
   for n in sorted(t3[methods[0]]):
@@ -173,6 +175,20 @@ def _run_reproduce(args: argparse.Namespace) -> int:
       p1 = "  -  " if r["phase1"] is None else f"{r['phase1'][0]:.3f}"
       cells.append(f"{p1:>8} / {r['phase2'][0]:.3f}")
     print(f"{n:<4} " + "  ".join(f"{c:>18}" for c in cells))
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+  from jqmeta.app import reproduce
+  mesh = None
+  if args.devices:
+    from jqmeta import parallel
+    mesh = parallel.make_mesh(int(args.devices) if args.devices.isdigit() else args.devices)
+  summary = reproduce.run(args.dataset, args.out, quick=args.quick, variant=args.variant,
+                          seed=args.seed, epochs=args.epochs, p=args.p,
+                          progress=not args.quiet, mesh=mesh)
+  print(f"Approximation ratio after Phase I / after 10 Phase II steps "
+        f"({summary['wall_seconds']} s; full report in {args.out / 'report.md'}):")
+  _print_table3(summary["table3"])
   return 0
 
 

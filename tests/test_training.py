@@ -1,4 +1,4 @@
-"""Tests for jqmeta.train: optimizer and plateau semantics, epochs, stopping, checkpoints.
+"""Tests for jqmeta.training: optimizer and plateau semantics, epochs, stopping, checkpoints.
 
 Everything runs on tiny problems (LSTM, three graphs of n <= 5, steps = 3) so that one
 compilation of the epoch is shared by most tests.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import math
 import os
 import signal
@@ -24,7 +25,8 @@ import optax
 import pytest
 from flax import serialization
 
-from jqmeta import graphs, meta, models, train
+from jqmeta import graphs, meta, models, training
+from jqmeta._src import checkpoint, fileio, torch_compat
 
 # torch is optional (the numpy references always run) and imported lazily: the child
 # processes below import this module and should not pay for it.
@@ -35,23 +37,29 @@ def _graph(n: int, p: float, seed: int) -> graphs.Graph:
   return graphs.from_networkx(nx.gnp_random_graph(n, p, seed=seed))
 
 
-CELL = models.create("lstm")
-VARIABLES = meta.init(CELL, jax.random.key(0))
+MODEL = models.create("lstm")
+VARIABLES = meta.init(MODEL, jax.random.key(0))
 TRAIN = graphs.stack([_graph(4, 0.7, 1), _graph(5, 0.6, 2), _graph(5, 0.5, 3)])
 VAL = graphs.stack([_graph(5, 0.6, 7), _graph(4, 0.8, 8)])
 # With this lr the training loss falls while the validation loss wobbles; plateau
 # patience 0 and threshold 0 then halve the learning rates inside four epochs and the
 # best epoch is not the last one, so the resume tests also cover the restored
 # learning rates, plateau state and best tracking.
-REF_CONFIG = train.TrainConfig(epochs=4, steps=3, lr_sequence=2e-2, lr_mapping=2e-2,
-                               plateau_patience=0, plateau_threshold=0.0)
+REF_CONFIG = training.TrainConfig(epochs=4, steps=3, lr_sequence=2e-2, lr_mapping=2e-2,
+                                  plateau_patience=0, plateau_threshold=0.0)
+
+
+# The reference QLSTM keeps its untrained gate weights in a "circuit" collection.
+QLSTM = models.create("qlstm", variant="reference")
+QLSTM_VARIABLES = meta.init(QLSTM, jax.random.key(2))
+QLSTM_CONFIG = dataclasses.replace(REF_CONFIG, steps=2)
 
 
 def run_reference(checkpoint_dir=None, *, on_epoch_end=None, resume=False, epochs=None):
   """The small reference run (also executed by the killed child process)."""
   config = REF_CONFIG if epochs is None else dataclasses.replace(REF_CONFIG, epochs=epochs)
-  return train.fit(CELL, VARIABLES, TRAIN, VAL, config, checkpoint_dir=checkpoint_dir,
-                   resume=resume, progress=False, on_epoch_end=on_epoch_end)
+  return training.fit(MODEL, VARIABLES, TRAIN, VAL, config, checkpoint_dir=checkpoint_dir,
+                      resume=resume, progress=False, on_epoch_end=on_epoch_end)
 
 
 def _bits(tree):
@@ -74,21 +82,21 @@ def reference_run():
 
 
 @jax.jit
-def _loss_and_grad(params, graph):
-  def loss(p):
-    return meta.weighted_loss(meta.phase1(CELL, {"params": p}, graph, 3)[1])
-  return jax.value_and_grad(loss)(params)
+def _loss_and_grad(variables, graph):
+  def loss(v):
+    return meta.weighted_loss(meta.phase1(MODEL, v, graph, 3)[1])
+  return jax.value_and_grad(loss)(variables)
 
 
 # The update reads lr / decay / eps from the state, so this one transformation applies
 # the states of any config's make_optimizer (one compilation for all tests).
-_OPT = train.make_optimizer(train.TrainConfig(), VARIABLES["params"])
+_OPT = training.make_optimizer(training.TrainConfig())
 
 
 @jax.jit
-def _apply_update(params, opt_state, grads):
-  updates, opt_state = _OPT.update(grads, opt_state, params)
-  return optax.apply_updates(params, updates), opt_state
+def _apply_update(variables, opt_state, grads):
+  updates, opt_state = _OPT.update(grads, opt_state, variables)
+  return optax.apply_updates(variables, updates), opt_state
 
 
 # ------------------------------------------------------------------------- optimizer
@@ -102,13 +110,14 @@ def test_rmsprop_matches_pytorch_semantics():
   grads = [jax.tree.map(lambda x: rng.normal(size=x.shape).astype(np.float32), params)
            for _ in range(3)]
   lrs = {"cell": 1e-3, "mapping": 3e-3}
-  config = train.TrainConfig(lr_sequence=lrs["cell"], lr_mapping=lrs["mapping"])
-  opt = train.make_optimizer(config, params)
-  state = opt.init(params)
-  p = jax.tree.map(jnp.asarray, params)
+  config = training.TrainConfig(lr_sequence=lrs["cell"], lr_mapping=lrs["mapping"])
+  opt = training.make_optimizer(config)
+  state = opt.init({"params": params})
+  p = jax.tree.map(jnp.asarray, {"params": params})
   for g in grads:
-    updates, state = opt.update(jax.tree.map(jnp.asarray, g), state, p)
+    updates, state = opt.update(jax.tree.map(jnp.asarray, {"params": g}), state, p)
     p = optax.apply_updates(p, updates)
+  p = p["params"]
 
   # hand-written PyTorch RMSprop, in float32 like torch:
   # v = a v + (1 - a) g^2 (v0 = 0), p -= lr g / (sqrt(v) + eps)
@@ -134,9 +143,9 @@ def test_rmsprop_matches_pytorch_semantics():
       np.testing.assert_allclose(np.asarray(p[group][leaf]), t.detach().numpy(), rtol=0,
                                  atol=1e-7)
 
-  assert train.learning_rates(state) == pytest.approx({"sequence": 1e-3, "mapping": 3e-3})
-  state2 = train.set_learning_rates(state, lr_sequence=5e-3, lr_mapping=0.0)
-  assert train.learning_rates(state2) == pytest.approx({"sequence": 5e-3, "mapping": 0.0})
+  assert training.learning_rates(state) == pytest.approx({"sequence": 1e-3, "mapping": 3e-3})
+  state2 = training.set_learning_rates(state, lr_sequence=5e-3, lr_mapping=0.0)
+  assert training.learning_rates(state2) == pytest.approx({"sequence": 5e-3, "mapping": 0.0})
   assert jax.tree.structure(state2) == jax.tree.structure(state)
 
 
@@ -144,14 +153,14 @@ def test_rmsprop_matches_pytorch_semantics():
 
 
 def test_plateau_hand_computed_sequence():
-  cfg = train.TrainConfig(lr_sequence=1e-3, lr_mapping=4e-7, plateau_factor=0.5,
-                          plateau_patience=2, plateau_threshold=0.1, min_lr=3e-7)
-  s = train.plateau_init(cfg)
+  cfg = training.TrainConfig(lr_sequence=1e-3, lr_mapping=4e-7, plateau_factor=0.5,
+                             plateau_patience=2, plateau_threshold=0.1, min_lr=3e-7)
+  s = training.plateau_init(cfg)
   assert (s.best, s.num_bad_epochs) == (math.inf, 0)
   trace = []
   # improvement iff v < best * 0.9; a reduction on the 3rd bad epoch in a row (> 2)
   for v in (10.0, 9.5, 9.5, 9.2, 8.0, 7.5, 7.4, 7.3, 7.3, 7.3, 7.3):
-    s = train.plateau_update(s, v, cfg)
+    s = training.plateau_update(s, v, cfg)
     trace.append((s.best, s.num_bad_epochs, s.lr_sequence, s.lr_mapping))
   expected = [
       (10.0, 0, 1e-3, 4e-7),      # first value always improves on inf
@@ -171,11 +180,11 @@ def test_plateau_hand_computed_sequence():
 
   # torch's relative threshold on negative losses: best * (1 - thr) lies above best, so
   # a slightly worse value still counts as an improvement and replaces best.
-  cfg = train.TrainConfig(plateau_patience=0, plateau_threshold=1e-3)
-  s = train.plateau_update(train.plateau_init(cfg), -10.0, cfg)
-  s = train.plateau_update(s, -9.995, cfg)
+  cfg = training.TrainConfig(plateau_patience=0, plateau_threshold=1e-3)
+  s = training.plateau_update(training.plateau_init(cfg), -10.0, cfg)
+  s = training.plateau_update(s, -9.995, cfg)
   assert (s.best, s.num_bad_epochs, s.lr_sequence) == (-9.995, 0, 6e-6)
-  s = train.plateau_update(s, -9.9, cfg)  # worse by more than 0.1 %: bad -> reduce
+  s = training.plateau_update(s, -9.9, cfg)  # worse by more than 0.1 %: bad -> reduce
   assert (s.best, s.num_bad_epochs, s.lr_sequence, s.lr_mapping) == (-9.995, 0, 3e-6, 5e-5)
 
 
@@ -189,17 +198,17 @@ def test_plateau_matches_torch_reduce_lr_on_plateau():
   vals += list(vals[-1] + np.cumsum(rng.uniform(0, 0.05, 15)))
   vals += [-1e-9, 0.0, 0.5, 0.4]
   for patience, threshold in ((3, 1e-3), (0, 1e-2), (1, 0.0)):
-    cfg = train.TrainConfig(plateau_patience=patience, plateau_threshold=threshold)
+    cfg = training.TrainConfig(plateau_patience=patience, plateau_threshold=threshold)
     w1, w2 = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
     topt = torch.optim.SGD([{"params": [w1], "lr": cfg.lr_sequence},
                             {"params": [w2], "lr": cfg.lr_mapping}], lr=1.0)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         topt, mode="min", factor=cfg.plateau_factor, patience=patience,
         threshold=threshold, threshold_mode="rel", cooldown=0, min_lr=cfg.min_lr, eps=1e-8)
-    s = train.plateau_init(cfg)
+    s = training.plateau_init(cfg)
     for v in vals:
       sched.step(float(v))
-      s = train.plateau_update(s, float(v), cfg)
+      s = training.plateau_update(s, float(v), cfg)
       lrs = [g["lr"] for g in topt.param_groups]
       assert [s.lr_sequence, s.lr_mapping] == lrs
       assert s.num_bad_epochs == sched.num_bad_epochs
@@ -212,14 +221,14 @@ def test_plateau_matches_torch_reduce_lr_on_plateau():
 
 
 def test_epoch_equals_loop_of_single_updates():
-  config = train.TrainConfig(steps=3, lr_sequence=1e-2, lr_mapping=1e-2)
-  params = VARIABLES["params"]
-  opt = train.make_optimizer(config, params)
-  state0 = opt.init(params)
-  new_params, _, losses = train.make_epoch_fn(CELL, config, {})(params, state0, TRAIN)
+  config = training.TrainConfig(steps=3, lr_sequence=1e-2, lr_mapping=1e-2)
+  variables = VARIABLES
+  opt = training.make_optimizer(config)
+  state0 = opt.init(variables)
+  new_variables, _, losses = training.make_epoch_fn(MODEL, config)(variables, state0, TRAIN)
   assert losses.shape == (3,)
 
-  p, s, ref_losses = params, state0, []
+  p, s, ref_losses = variables, state0, []
   for g in graphs.unstack(TRAIN):
     loss, grads = _loss_and_grad(p, g)
     p, s = _apply_update(p, s, grads)
@@ -227,10 +236,10 @@ def test_epoch_equals_loop_of_single_updates():
   np.testing.assert_allclose(np.asarray(losses), ref_losses, rtol=0, atol=1e-6)
   # float32: the batched program sums in a different order than the single-graph one
   # (GEMM rows of the whole batch; measured 1.1e-6 after the two RMSprop updates).
-  for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
+  for a, b in zip(jax.tree.leaves(new_variables), jax.tree.leaves(p)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=4e-6)
   moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
-              zip(jax.tree.leaves(new_params), jax.tree.leaves(params)))
+              zip(jax.tree.leaves(new_variables), jax.tree.leaves(variables)))
   assert moved > 1e-3
 
 
@@ -246,12 +255,12 @@ def test_loss_decreases_and_history(reference_run):
   # the plateau schedule fired: some later epoch ran with a halved lr
   assert h[0]["lr_sequence"] == 2e-2 and min(r["lr_sequence"] for r in h) <= 1e-2
   assert all(r["lr_sequence"] == r["lr_mapping"] for r in h)
-  # the result's variables are the best-validation params
-  val = train.make_val_fn(CELL, REF_CONFIG, {})
+  # the result's variables are the best-validation variables
+  val = training.make_val_fn(MODEL, REF_CONFIG)
   best = min(h, key=lambda r: r["val_loss"])
   assert reference_run.best_epoch == best["epoch"]
-  assert float(val(reference_run.variables["params"], VAL)) == best["val_loss"]
-  assert float(val(reference_run.last_variables["params"], VAL)) == h[-1]["val_loss"]
+  assert float(val(reference_run.variables, VAL)) == best["val_loss"]
+  assert float(val(reference_run.last_variables, VAL)) == h[-1]["val_loss"]
 
 
 def test_fit_is_deterministic(reference_run):
@@ -262,26 +271,26 @@ def test_fit_is_deterministic(reference_run):
 
 
 def test_minibatch_epoch_is_mean_of_per_graph_losses():
-  config = train.TrainConfig(steps=3, batch_size=2, lr_sequence=1e-2, lr_mapping=1e-2)
-  params = VARIABLES["params"]
-  opt = train.make_optimizer(config, params)
-  state0 = opt.init(params)
-  epoch = train.make_epoch_fn(CELL, config, {})
-  new_params, _, losses = epoch(params, state0, TRAIN)
+  config = training.TrainConfig(steps=3, batch_size=2, lr_sequence=1e-2, lr_mapping=1e-2)
+  variables = VARIABLES
+  opt = training.make_optimizer(config)
+  state0 = opt.init(variables)
+  epoch = training.make_epoch_fn(MODEL, config)
+  new_variables, _, losses = epoch(variables, state0, TRAIN)
   # three graphs, batch 2: [g0, g1] then [g2] (padded with g0 at zero weight)
   assert losses.shape == (2,)
 
   g = graphs.unstack(TRAIN)
-  l0, d0 = _loss_and_grad(params, g[0])
-  l1, d1 = _loss_and_grad(params, g[1])
+  l0, d0 = _loss_and_grad(variables, g[0])
+  l1, d1 = _loss_and_grad(variables, g[1])
   np.testing.assert_allclose(float(losses[0]), (float(l0) + float(l1)) / 2, atol=1e-6)
-  p, s = _apply_update(params, state0, jax.tree.map(lambda a, b: (a + b) / 2, d0, d1))
+  p, s = _apply_update(variables, state0, jax.tree.map(lambda a, b: (a + b) / 2, d0, d1))
   l2, d2 = _loss_and_grad(p, g[2])
   np.testing.assert_allclose(float(losses[1]), float(l2), atol=1e-6)  # mask excludes pad
   p, s = _apply_update(p, s, d2)
   # float32: the batched program sums in a different order than the single-graph one
   # (GEMM rows of the whole batch; measured 1.1e-6 after the two RMSprop updates).
-  for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(p)):
+  for a, b in zip(jax.tree.leaves(new_variables), jax.tree.leaves(p)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=4e-6)
 
 
@@ -292,19 +301,19 @@ def test_minibatch_accepts_a_sharded_batch_axis():
       sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
       import jax, numpy as np
       from jax.sharding import Mesh, NamedSharding, PartitionSpec
-      import test_train as t
-      from jqmeta import graphs, train
+      import test_training as t
+      from jqmeta import graphs, training
       assert jax.device_count() == 2, jax.devices()
       batch = graphs.stack(graphs.unstack(t.TRAIN) + graphs.unstack(t.VAL)[:1])  # 2 per device
       mesh = Mesh(np.array(jax.devices()), ("batch",))
       sharded = jax.device_put(batch, NamedSharding(mesh, PartitionSpec("batch")))
       assert len(sharded.edges.sharding.device_set) == 2
-      config = train.TrainConfig(steps=1, batch_size=3, lr_sequence=1e-2)  # 3 + 1 padded
-      params = t.VARIABLES["params"]
-      state = train.make_optimizer(config, params).init(params)
-      epoch = train.make_epoch_fn(t.CELL, config, {{}})
-      a = epoch(params, state, batch)
-      b = epoch(params, state, sharded)
+      config = training.TrainConfig(steps=1, batch_size=3, lr_sequence=1e-2)  # 3 + 1 padded
+      variables = t.VARIABLES
+      state = training.make_optimizer(config).init(variables)
+      epoch = training.make_epoch_fn(t.MODEL, config)
+      a = epoch(variables, state, batch)
+      b = epoch(variables, state, sharded)
       for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=1e-6)
       print("SHARDED-OK", a[2].shape)
@@ -319,18 +328,19 @@ def test_minibatch_accepts_a_sharded_batch_axis():
 
 
 def test_group_learning_rates_qk_lstm_reference():
-  cell = models.create("qk_lstm", variant="reference")
-  params = meta.init(cell, jax.random.key(1))["params"]
+  model = models.create("qk_lstm", variant="reference")
+  variables = meta.init(model, jax.random.key(1))
+  params = variables["params"]
   labels = models.param_labels(params)
   train_graphs = graphs.stack(graphs.unstack(TRAIN)[:1])  # steps=1: keeps compile short
 
   def changed(lr_sequence, lr_mapping):
-    config = train.TrainConfig(steps=1, lr_sequence=lr_sequence, lr_mapping=lr_mapping)
-    state = train.make_optimizer(config, params).init(params)
-    new, _, _ = train.make_epoch_fn(cell, config, {})(params, state, train_graphs)
+    config = training.TrainConfig(steps=1, lr_sequence=lr_sequence, lr_mapping=lr_mapping)
+    state = training.make_optimizer(config).init(variables)
+    new, _, _ = training.make_epoch_fn(model, config)(variables, state, train_graphs)
     out = {"sequence": [], "mapping": []}
     for lab, a, b in zip(jax.tree.leaves(labels), jax.tree.leaves(params),
-                         jax.tree.leaves(new)):
+                         jax.tree.leaves(new["params"])):
       out[lab].append(not np.array_equal(np.asarray(a), np.asarray(b)))
     return out
 
@@ -338,6 +348,39 @@ def test_group_learning_rates_qk_lstm_reference():
   assert not any(only_mapping["sequence"]) and all(only_mapping["mapping"])
   only_sequence = changed(1e-2, 0.0)
   assert any(only_sequence["sequence"]) and not any(only_sequence["mapping"])
+
+
+def test_custom_optimizer_trains_and_keeps_the_circuit_frozen():
+  assert set(QLSTM_VARIABLES) == {"params", "circuit"}
+  config = dataclasses.replace(QLSTM_CONFIG, epochs=3)
+  result = training.fit(QLSTM, QLSTM_VARIABLES, TRAIN, VAL, config,
+                        optimizer=optax.adam(1e-2), progress=False)
+  train_losses = [r["train_loss"] for r in result.history]
+  assert len(train_losses) == 3 and train_losses[-1] < train_losses[0]
+  # plain adam injects no learning rate: no plateau schedule, None in the history
+  assert all(r["lr_sequence"] is None and r["lr_mapping"] is None for r in result.history)
+  assert_identical(result.variables["circuit"], QLSTM_VARIABLES["circuit"])
+  assert_identical(result.last_variables["circuit"], QLSTM_VARIABLES["circuit"])
+  assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
+             zip(jax.tree.leaves(result.last_variables["params"]),
+                 jax.tree.leaves(QLSTM_VARIABLES["params"])))
+
+
+def test_custom_optimizer_with_injected_rate_follows_the_plateau():
+  # with this rate the validation loss worsens after epoch 1, so the rate is halved
+  optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=0.1)
+  result = training.fit(MODEL, VARIABLES, TRAIN, VAL, REF_CONFIG, optimizer=optimizer,
+                        progress=False)
+  h = result.history
+  lr0 = float(np.float32(0.1))  # the schedule starts from the rate stored in the state
+  s = torch_compat.plateau_init(lr0, lr0)
+  for r in h:
+    assert (r["lr_sequence"], r["lr_mapping"]) == (s.lr_sequence, s.lr_mapping)
+    s = training.plateau_update(s, r["val_loss"], REF_CONFIG)
+  assert len(h) == REF_CONFIG.epochs and h[-1]["lr_sequence"] < lr0
+  state = training.make_optimizer(REF_CONFIG, optimizer).init(VARIABLES)
+  state = training.set_learning_rates(state, lr_sequence=0.5, lr_mapping=0.25)
+  assert training.learning_rates(state) == {"sequence": 0.5, "mapping": 0.25}
 
 
 # ----------------------------------------------------------------------------- resume
@@ -354,7 +397,7 @@ def test_resume_in_process_is_bit_identical(tmp_path, reference_run):
 
   with pytest.raises(_Interrupt):
     run_reference(tmp_path, on_epoch_end=stop_after_two)
-  stored = serialization.msgpack_restore((tmp_path / train.LAST_CHECKPOINT).read_bytes())
+  stored = serialization.msgpack_restore((tmp_path / training.LAST_CHECKPOINT).read_bytes())
   assert stored["epoch"] == 2
   seen = []
   resumed = run_reference(tmp_path, resume=True, on_epoch_end=lambda r: seen.append(r["epoch"]))
@@ -376,13 +419,13 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, reference_run):
   child = textwrap.dedent(f"""
       import sys, time
       sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
-      import test_train
+      import test_training
       def linger(record):
         if record["epoch"] >= 2:
           time.sleep(600)
-      test_train.run_reference({str(tmp_path)!r}, on_epoch_end=linger)
+      test_training.run_reference({str(tmp_path)!r}, on_epoch_end=linger)
   """)
-  last = tmp_path / train.LAST_CHECKPOINT
+  last = tmp_path / training.LAST_CHECKPOINT
   proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE)
   try:
@@ -408,43 +451,98 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, reference_run):
   assert_identical(resumed.last_variables, reference_run.last_variables)
   assert_identical(resumed.variables, reference_run.variables)
   assert _strip_seconds(resumed.history) == _strip_seconds(reference_run.history)
-  assert sorted(os.listdir(tmp_path)) == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT]
+  assert sorted(os.listdir(tmp_path)) == [training.BEST_CHECKPOINT, training.LAST_CHECKPOINT]
 
 
 def test_resume_refuses_mismatches(tmp_path):
   with pytest.raises(ValueError, match="checkpoint_dir"):
-    train.fit(CELL, VARIABLES, TRAIN, VAL, REF_CONFIG, resume=True, progress=False)
+    training.fit(MODEL, VARIABLES, TRAIN, VAL, REF_CONFIG, resume=True, progress=False)
   with pytest.raises(FileNotFoundError, match="no checkpoint"):
     run_reference(tmp_path, resume=True)
   run_reference(tmp_path, epochs=1)
   other = dataclasses.replace(REF_CONFIG, steps=4)
   with pytest.raises(ValueError, match="steps"):
-    train.fit(CELL, VARIABLES, TRAIN, VAL, other, checkpoint_dir=tmp_path, resume=True,
-              progress=False)
-  cell2 = models.create("lstm", p=2)
+    training.fit(MODEL, VARIABLES, TRAIN, VAL, other, checkpoint_dir=tmp_path, resume=True,
+                 progress=False)
+  model2 = models.create("lstm", p=2)
   with pytest.raises(ValueError, match="another model"):
-    train.fit(cell2, meta.init(cell2, jax.random.key(0)), TRAIN, VAL, REF_CONFIG,
-              checkpoint_dir=tmp_path, resume=True, progress=False)
+    training.fit(model2, meta.init(model2, jax.random.key(0)), TRAIN, VAL, REF_CONFIG,
+                 checkpoint_dir=tmp_path, resume=True, progress=False)
   with pytest.raises(ValueError, match="different structure"):
-    train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, meta.init(cell2, jax.random.key(0)))
+    training.load_checkpoint(tmp_path / training.BEST_CHECKPOINT,
+                             meta.init(model2, jax.random.key(0)))
+
+
+def test_qlstm_resume_with_circuit_collection_is_bit_identical(tmp_path):
+  uninterrupted = training.fit(QLSTM, QLSTM_VARIABLES, TRAIN, VAL, QLSTM_CONFIG,
+                               progress=False)
+  first = training.fit(QLSTM, QLSTM_VARIABLES, TRAIN, VAL,
+                       dataclasses.replace(QLSTM_CONFIG, epochs=2), checkpoint_dir=tmp_path,
+                       progress=False)
+  assert [r["epoch"] for r in first.history] == [1, 2]
+  raw = serialization.msgpack_restore((tmp_path / training.LAST_CHECKPOINT).read_bytes())
+  assert (raw["version"], raw["epoch"]) == (2, 2)
+  assert set(raw["variables"]) == set(raw["best_variables"]) == {"params", "circuit"}
+  resumed = training.fit(QLSTM, QLSTM_VARIABLES, TRAIN, VAL, QLSTM_CONFIG,
+                         checkpoint_dir=tmp_path, resume=True, progress=False)
+  assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+  assert_identical(resumed.last_variables, uninterrupted.last_variables)
+  assert_identical(resumed.variables, uninterrupted.variables)
+  assert _strip_seconds(resumed.history) == _strip_seconds(uninterrupted.history)
+  assert resumed.best_epoch == uninterrupted.best_epoch
+  assert_identical(resumed.last_variables["circuit"], QLSTM_VARIABLES["circuit"])
+  # other circuit weights than the interrupted run's are refused
+  with pytest.raises(ValueError, match="non-trainable collections"):
+    training.fit(QLSTM, meta.init(QLSTM, jax.random.key(3)), TRAIN, VAL, QLSTM_CONFIG,
+                 checkpoint_dir=tmp_path, resume=True, progress=False)
 
 
 # ------------------------------------------------------------------------ checkpoints
 
 
+def test_version1_checkpoints_still_load(tmp_path):
+  # version 1 (jqmeta 0.1): tree signature of params only; "last" holds "params" and
+  # the other "collections" apart, and an optimizer state over params only.
+  variables, params = QLSTM_VARIABLES, QLSTM_VARIABLES["params"]
+  host = lambda tree: serialization.to_state_dict(jax.tree.map(np.asarray, tree))
+  old_opt = optax.multi_transform(
+      {g: torch_compat.rmsprop(1e-3, 0.99, 1e-8) for g in torch_compat.GROUPS},
+      models.param_labels(params))
+  common = {"format": "jqmeta.train", "version": 1,
+            "model": checkpoint.model_signature(QLSTM),
+            "tree": checkpoint.tree_signature(params)}
+  best = {**common, "kind": "best", "epoch": 1, "val_loss": -1.5, "variables": host(variables)}
+  last = {**common, "kind": "last", "epoch": 1, "stopped": "",
+          "config": json.dumps(QLSTM_CONFIG.to_dict(), sort_keys=True),
+          "params": host(params), "opt_state": host(old_opt.init(params)),
+          "best_params": host(params), "collections": host({"circuit": variables["circuit"]}),
+          "plateau": training.plateau_init(QLSTM_CONFIG)._asdict(), "best_val": -1.5,
+          "best_epoch": 1, "bad_epochs": 0, "prev_train_loss": -1.4, "history": "[]"}
+  for name, payload in ((training.BEST_CHECKPOINT, best), (training.LAST_CHECKPOINT, last)):
+    (tmp_path / name).write_bytes(serialization.msgpack_serialize(payload))
+    assert_identical(training.load_checkpoint(tmp_path / name, variables), variables)
+    with pytest.raises(ValueError, match="different structure"):
+      training.load_checkpoint(tmp_path / name, VARIABLES)
+  with pytest.raises(ValueError, match=r"version-1 .*load_checkpoint"):
+    training.fit(QLSTM, variables, TRAIN, VAL, QLSTM_CONFIG, checkpoint_dir=tmp_path,
+                 resume=True, progress=False)
+
+
+
+
 def test_checkpoints_are_atomic_and_always_loadable(tmp_path, reference_run, monkeypatch):
   def check(record):
     names = sorted(os.listdir(tmp_path))
-    assert names == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT], names
-    raw = serialization.msgpack_restore((tmp_path / train.LAST_CHECKPOINT).read_bytes())
+    assert names == [training.BEST_CHECKPOINT, training.LAST_CHECKPOINT], names
+    raw = serialization.msgpack_restore((tmp_path / training.LAST_CHECKPOINT).read_bytes())
     assert raw["epoch"] == record["epoch"]
-    train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
-    train.load_checkpoint(tmp_path / train.LAST_CHECKPOINT, VARIABLES)
+    training.load_checkpoint(tmp_path / training.BEST_CHECKPOINT, VARIABLES)
+    training.load_checkpoint(tmp_path / training.LAST_CHECKPOINT, VARIABLES)
 
   result = run_reference(tmp_path, on_epoch_end=check)
-  best = train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
+  best = training.load_checkpoint(tmp_path / training.BEST_CHECKPOINT, VARIABLES)
   assert_identical(best, result.variables)
-  assert_identical(train.load_checkpoint(tmp_path / train.LAST_CHECKPOINT, VARIABLES),
+  assert_identical(training.load_checkpoint(tmp_path / training.LAST_CHECKPOINT, VARIABLES),
                    result.last_variables)
 
   # a write that fails at the rename leaves the old file intact and no temp file
@@ -453,40 +551,40 @@ def test_checkpoints_are_atomic_and_always_loadable(tmp_path, reference_run, mon
   def failing_replace(src, dst):
     raise OSError("disk full (simulated)")
 
-  monkeypatch.setattr(train.os, "replace", failing_replace)
+  monkeypatch.setattr(fileio.os, "replace", failing_replace)
   with pytest.raises(OSError, match="simulated"):
     run_reference(tmp_path, epochs=1)
   monkeypatch.undo()
   assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before
-  assert_identical(train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES), best)
+  assert_identical(training.load_checkpoint(tmp_path / training.BEST_CHECKPOINT, VARIABLES), best)
 
   # stale temp files of a killed writer are cleaned up by the next run
-  (tmp_path / f".{train.LAST_CHECKPOINT}.abc123.tmp").write_bytes(b"partial")
+  (tmp_path / f".{training.LAST_CHECKPOINT}.abc123.tmp").write_bytes(b"partial")
   run_reference(tmp_path, epochs=1)
-  assert sorted(os.listdir(tmp_path)) == [train.BEST_CHECKPOINT, train.LAST_CHECKPOINT]
+  assert sorted(os.listdir(tmp_path)) == [training.BEST_CHECKPOINT, training.LAST_CHECKPOINT]
   with pytest.raises(ValueError, match="not a"):
     (tmp_path / "junk.msgpack").write_bytes(b"\x00garbage")
-    train.load_checkpoint(tmp_path / "junk.msgpack", VARIABLES)
+    training.load_checkpoint(tmp_path / "junk.msgpack", VARIABLES)
 
 
 def test_nan_guard_keeps_checkpoints(tmp_path):
   run_reference(tmp_path, epochs=2)
   files = {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}
   nan_variables = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), VARIABLES)
-  with pytest.raises(train.TrainingDivergedError, match=r"epoch 1: 3 of 3 meta-losses") as e:
-    train.fit(CELL, nan_variables, TRAIN, VAL, REF_CONFIG, checkpoint_dir=tmp_path,
-              progress=False)
+  with pytest.raises(training.TrainingDivergedError, match=r"epoch 1: 3 of 3 meta-losses") as e:
+    training.fit(MODEL, nan_variables, TRAIN, VAL, REF_CONFIG, checkpoint_dir=tmp_path,
+                 progress=False)
   assert isinstance(e.value, ValueError) and e.value.epoch == 1
   assert "best/last checkpoints are unchanged" in str(e.value)
   assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == files
-  best = train.load_checkpoint(tmp_path / train.BEST_CHECKPOINT, VARIABLES)
+  best = training.load_checkpoint(tmp_path / training.BEST_CHECKPOINT, VARIABLES)
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(best))
 
   # a non-finite validation loss is caught too (training itself stays finite)
   bad_val = VAL.replace(weights=VAL.weights * jnp.nan)
-  with pytest.raises(train.TrainingDivergedError, match="validation loss is nan"):
-    train.fit(CELL, VARIABLES, TRAIN, bad_val, REF_CONFIG, checkpoint_dir=tmp_path,
-              progress=False)
+  with pytest.raises(training.TrainingDivergedError, match="validation loss is nan"):
+    training.fit(MODEL, VARIABLES, TRAIN, bad_val, REF_CONFIG, checkpoint_dir=tmp_path,
+                 progress=False)
   assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == files
 
 
@@ -495,7 +593,7 @@ def test_nan_guard_keeps_checkpoints(tmp_path):
 
 def test_converged_stops_when_train_loss_is_flat():
   config = dataclasses.replace(REF_CONFIG, epochs=10, lr_sequence=0.0, lr_mapping=0.0)
-  result = train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  result = training.fit(MODEL, VARIABLES, TRAIN, VAL, config, progress=False)
   assert result.stopped == "converged"
   assert len(result.history) == 2 and result.best_epoch == 1
   assert_identical(result.variables, VARIABLES)
@@ -506,16 +604,16 @@ def test_early_stop_keeps_best_validation_params():
   config = dataclasses.replace(REF_CONFIG, epochs=30, lr_sequence=3e-2, lr_mapping=3e-2,
                                plateau_patience=3, plateau_threshold=1e-3,
                                early_stop_patience=2, conv_tol=0.0)
-  result = train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  result = training.fit(MODEL, VARIABLES, TRAIN, VAL, config, progress=False)
   h = result.history
   assert result.stopped == "early_stop"
   assert len(h) == result.best_epoch + 2 and result.best_epoch > 1
   best_val = h[result.best_epoch - 1]["val_loss"]
   assert best_val == min(r["val_loss"] for r in h) == result.best_val_loss
   assert all(r["val_loss"] >= best_val for r in h[result.best_epoch:])
-  val = train.make_val_fn(CELL, config, {})
-  assert float(val(result.variables["params"], VAL)) == best_val
-  assert float(val(result.last_variables["params"], VAL)) == h[-1]["val_loss"] != best_val
+  val = training.make_val_fn(MODEL, config)
+  assert float(val(result.variables, VAL)) == best_val
+  assert float(val(result.last_variables, VAL)) == h[-1]["val_loss"] != best_val
 
 
 # ------------------------------------------------------------------ config and output
@@ -530,30 +628,30 @@ def test_early_stop_keeps_best_validation_params():
 ])
 def test_bad_config_values_raise_value_error(field, value):
   with pytest.raises(ValueError, match=field):
-    train.TrainConfig(**{field: value})
+    training.TrainConfig(**{field: value})
 
 
 @pytest.mark.parametrize("field, value", [
     ("epochs", 2.5), ("lr_sequence", "1e-3"), ("batch_size", True)])
 def test_bad_config_types_raise_type_error(field, value):
   with pytest.raises(TypeError, match=field):
-    train.TrainConfig(**{field: value})
+    training.TrainConfig(**{field: value})
 
 
 def test_bad_arguments():
   with pytest.raises(TypeError, match="train_graphs"):
-    train.fit(CELL, VARIABLES, "graphs", VAL, REF_CONFIG, progress=False)
+    training.fit(MODEL, VARIABLES, "graphs", VAL, REF_CONFIG, progress=False)
   with pytest.raises(ValueError, match="one batch axis"):
-    train.fit(CELL, VARIABLES, graphs.unstack(TRAIN)[0], VAL, REF_CONFIG, progress=False)
+    training.fit(MODEL, VARIABLES, graphs.unstack(TRAIN)[0], VAL, REF_CONFIG, progress=False)
   with pytest.raises(TypeError, match="TrainConfig"):
-    train.fit(CELL, VARIABLES, TRAIN, VAL, {"epochs": 2}, progress=False)
+    training.fit(MODEL, VARIABLES, TRAIN, VAL, {"epochs": 2}, progress=False)
 
 
 def test_progress_bar_output(capsys):
   config = dataclasses.replace(REF_CONFIG, epochs=1)
-  train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=False)
+  training.fit(MODEL, VARIABLES, TRAIN, VAL, config, progress=False)
   assert capsys.readouterr() == ("", "")
-  train.fit(CELL, VARIABLES, TRAIN, VAL, config, progress=True)
+  training.fit(MODEL, VARIABLES, TRAIN, VAL, config, progress=True)
   err = capsys.readouterr().err
   for token in ("epoch 1/1", "loss", "val", "lr_seq 2.00e-02", "lr_map 2.00e-02"):
     assert token in err

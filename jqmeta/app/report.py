@@ -1,8 +1,7 @@
 """Tables, figures and the markdown report of a reproduction run.
 
-Also holds the paper's published numbers (Tables II and III of Lin, Hsu, Chen 2025,
-and the ceilings measured on its test set, from ``../shared/reference/README.md``), so
-every report puts them side by side with the reproduced ones.
+Every report puts the reproduced numbers beside the paper's published ones
+(:mod:`jqmeta.app.paper`).
 """
 
 from __future__ import annotations
@@ -13,52 +12,22 @@ from typing import Any, Optional
 
 import numpy as np
 
-from jqmeta import evaluate
+from jqmeta import metrics
+from jqmeta.app.paper import DISPLAY_NAMES
+from jqmeta.app.paper import PAPER_CEILINGS, PAPER_TABLE2, PAPER_TABLE3
 
-__all__ = ["PAPER_TABLE2", "PAPER_TABLE3", "PAPER_CEILINGS", "summarize", "write_all",
-           "figure8", "figure9"]
-
-_NAMES = {"qk_lstm": "QK-LSTM", "lstm": "LSTM", "qlstm": "QLSTM", "qfwp": "QFWP",
-          "random": "Random seed", "fixed_angles": "Fixed angles", "p1_optimum": "p=1 optimum"}
-
-# Table II: iterations to convergence (paper).
-PAPER_TABLE2 = {
-    "qk_lstm": {10: 48, 11: 45, 12: 41, 13: 35},
-    "lstm": {10: 86, 11: 82, 12: 76, 13: 72},
-    "qlstm": {10: 57, 11: 49, 12: 49, 13: 47},
-    "qfwp": {10: 128, 11: 141, 12: 111, 13: 177},
-    "random": {10: 177, 11: 155, 12: 146, 13: 145},
-}
-# Table III: approximation ratio (mean, std) after Phase I and after 10 Phase II steps.
-PAPER_TABLE3 = {
-    "qk_lstm": {"phase1": {10: (.82, .03), 11: (.83, .01), 12: (.81, .03), 13: (.83, .03)},
-                "phase2": {10: (.83, .03), 11: (.84, .01), 12: (.82, .03), 13: (.84, .03)}},
-    "lstm": {"phase1": {10: (.79, .03), 11: (.79, .02), 12: (.76, .03), 13: (.77, .03)},
-             "phase2": {10: (.80, .03), 11: (.81, .02), 12: (.78, .03), 13: (.80, .03)}},
-    "qlstm": {"phase1": {10: (.81, .04), 11: (.82, .02), 12: (.78, .02), 13: (.81, .03)},
-              "phase2": {10: (.82, .03), 11: (.84, .02), 12: (.81, .03), 13: (.83, .03)}},
-    "qfwp": {"phase1": {10: (.63, .05), 11: (.62, .05), 12: (.55, .04), 13: (.65, .05)},
-             "phase2": {10: (.70, .05), 11: (.70, .05), 12: (.66, .05), 13: (.72, .05)}},
-    "random": {"phase1": {},
-               "phase2": {10: (.70, .05), 11: (.72, .04), 12: (.71, .04), 13: (.75, .04)}},
-}
-# Ceilings on the paper's test set (reference README, grid searches at p=1).
-PAPER_CEILINGS = {
-    "p1_optimum": {10: .837, 11: .851, 12: .826, 13: .836, 14: .844},
-    "fixed_angles": {10: .819, 11: .830, 12: .806, 13: .816, 14: .823},
-}
-
+__all__ = ["summarize", "write_all", "render_markdown", "figure8", "figure9"]
 
 def _stats(values: Optional[np.ndarray], sizes: np.ndarray) -> Optional[dict[int, list]]:
   if values is None:
     return None
-  return {int(n): [float(m), float(s)] for n, (m, s) in evaluate.ratio_stats(
+  return {int(n): [float(m), float(s)] for n, (m, s) in metrics.ratio_stats(
       np.asarray(values), sizes).items()}
 
 
 def summarize(results: dict[str, dict], sizes_by_method: dict[str, np.ndarray],
               random_cut: np.ndarray, sizes: np.ndarray) -> dict[str, Any]:
-  """Table II/III numbers from per-graph results of :func:`evaluate.evaluate_method`.
+  """Table II/III numbers from per-graph results of :func:`jqmeta.evaluation.evaluate_method`.
 
   Args:
     results: ``{method: evaluate_method(...) dict}``; reads ``ratio_phase1`` (``(G,)``
@@ -87,10 +56,10 @@ def summarize(results: dict[str, dict], sizes_by_method: dict[str, np.ndarray],
     p1 = _stats(res["ratio_phase1"], s)
     p2 = _stats(res["ratio_phase2"], s)
     table3[method] = {n: {"phase1": None if p1 is None else p1[n], "phase2": p2[n]} for n in p2}
-    curves = evaluate.mean_curve(np.asarray(res["rel_error_curve"]), s)
+    curves = metrics.mean_curve(np.asarray(res["rel_error_curve"]), s)
     first = int(res.get("curve_first_step", 1))
-    table2[method] = {int(n): int(evaluate.iterations_to_convergence(
-        c, evaluate.CONVERGENCE_TOL, first_step=first)) for n, c in curves.items()}
+    table2[method] = {int(n): int(metrics.iterations_to_convergence(
+        c, metrics.CONVERGENCE_TOL, first_step=first)) for n, c in curves.items()}
   return {"table3": table3, "table2": table2,
           "random_cut_ratio": _stats(random_cut, sizes)}
 
@@ -123,7 +92,7 @@ def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: di
 
   Args:
     path: the PNG file to write.
-    results: ``{method: evaluate_method(...) dict}`` with ``"lstm"`` among them; reads
+    results: ``{method: evaluation.evaluate_method(...) dict}`` with ``"lstm"`` among them; reads
       ``rel_error_curve`` (``(G_m, T_m)`` float) and ``phase1_costs`` (``(G_m, T1)`` or
       ``None`` for baselines without Phase I).
     sizes: ``{method: (G_m,) int}`` node count of each result row.
@@ -139,18 +108,18 @@ def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: di
 
   ns = sorted(set(int(n) for n in np.unique(sizes["lstm"])))
   fig, axes = plt.subplots(1, len(ns), figsize=(4 * len(ns), 3.4), squeeze=False)
-  colors = dict(zip(_NAMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+  colors = dict(zip(DISPLAY_NAMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
   for ax, n in zip(axes[0], ns):
     for method, res in results.items():
-      curve = evaluate.mean_curve(np.asarray(res["rel_error_curve"]), sizes[method])[n]
+      curve = metrics.mean_curve(np.asarray(res["rel_error_curve"]), sizes[method])[n]
       learned = res.get("phase1_costs") is not None
       steps = np.arange(1, len(curve) + 1) if learned else np.arange(len(curve))
       if learned:
         k = phase1_steps
         ax.plot(steps[:k], curve[:k], "--", color=colors[method])
-        ax.plot(steps[k - 1:], curve[k - 1:], "-", color=colors[method], label=_NAMES[method])
+        ax.plot(steps[k - 1:], curve[k - 1:], "-", color=colors[method], label=DISPLAY_NAMES[method])
       else:
-        ax.plot(steps, curve, "-", color=colors[method], label=_NAMES[method], alpha=0.8)
+        ax.plot(steps, curve, "-", color=colors[method], label=DISPLAY_NAMES[method], alpha=0.8)
       it = summary["table2"][method].get(n)
       if it is not None:
         ax.axvline(it, color=colors[method], ls=":", lw=0.8)
@@ -188,20 +157,20 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
 
   from jqmeta import graphs, qaoa
 
-  g = graphs.from_networkx(graph_nx)
+  graph = graphs.from_networkx(graph_nx)
   gammas = np.linspace(-np.pi, np.pi, resolution)
   betas = np.linspace(-np.pi / 4, np.pi / 4, resolution)
   # The p=1 energy has period pi/2 in beta: fold every point into the window.
   fold = lambda a: np.stack([a[..., 0], (a[..., 1] + np.pi / 4) % (np.pi / 2) - np.pi / 4], -1)
   G_, B_ = np.meshgrid(gammas, betas)
   grid = jnp.asarray(np.stack([G_.ravel(), B_.ravel()], axis=1)[:, :, None], jnp.float32)
-  energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, g)))(grid)
+  energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, graph)))(grid)
   fig, ax = plt.subplots(figsize=(6, 4.6))
   im = ax.contourf(G_, B_, np.asarray(energy).reshape(G_.shape), levels=30, cmap="viridis")
   fig.colorbar(im, ax=ax, label="<H_C>")
   for name, traj in paths.items():
     traj = fold(np.asarray(traj).reshape(len(traj), 2))
-    ax.plot(traj[:, 0], traj[:, 1], ".-", label=_NAMES[name], lw=1.2)
+    ax.plot(traj[:, 0], traj[:, 1], ".-", label=DISPLAY_NAMES[name], lw=1.2)
     ax.plot(traj[-1, 0], traj[-1, 1], "o", mfc="none", mec="k", ms=7)
   ax.plot(*fold(np.asarray(fixed).reshape(2)), "*", mfc="w", mec="k", ms=13, label="fixed angles")
   ax.plot(*fold(np.asarray(optimum).reshape(2)), "X", mfc="r", mec="k", ms=10,
@@ -224,7 +193,7 @@ def _verdicts(summary: dict) -> list[str]:
     d_fix = np.mean([t3[m][n]["phase1"][0] - t3["fixed_angles"][n]["phase1"][0] for n in ns])
     d_opt = np.mean([t3[m][n]["phase1"][0] - t3["p1_optimum"][n]["phase1"][0] for n in ns])
     rel = "better than" if d_fix > 0.005 else ("worse than" if d_fix < -0.005 else "level with")
-    lines.append(f"- **{_NAMES[m]}**: after Phase I, {rel} the single fixed angle pair "
+    lines.append(f"- **{DISPLAY_NAMES[m]}**: after Phase I, {rel} the single fixed angle pair "
                  f"(mean ratio difference {d_fix:+.3f}) and {-d_opt:.3f} below the per-graph "
                  f"p=1 optimum.")
   return lines
@@ -237,7 +206,7 @@ def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_n
   Args:
     out: existing output folder.
     summary: :func:`summarize` output plus the run settings (as in ``reproduce.run``).
-    results: ``{method: evaluate_method(...) dict}`` for every method of the report.
+    results: ``{method: evaluation.evaluate_method(...) dict}`` for every method of the report.
     sizes: ``(G,)`` int node counts of the test graphs (the ``random`` rows are taken
       as ``(2G,)``: two pooled seeds).
     test_nx: the ``G`` test ``nx.Graph`` (graph 0 is drawn in figure 9).
@@ -272,7 +241,7 @@ def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
            f"p = {summary.get('p')}; quick: {summary.get('quick')}; energy method: "
            f"{summary.get('energy_method')}; wall time: {summary.get('wall_seconds')} s.", "",
            "## Table III: approximation ratio (mean ± std); paper in brackets", ""]
-  lines.append("| n | phase | " + " | ".join(_NAMES[m] for m in methods) + " |")
+  lines.append("| n | phase | " + " | ".join(DISPLAY_NAMES[m] for m in methods) + " |")
   lines.append("|---|---|" + "---|" * len(methods))
   for n in ns:
     for phase in ("phase1", "phase2"):
@@ -295,7 +264,7 @@ def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
             "searches on the paper's test set) are in brackets for those two.", "",
             f"## Table II: iterations to convergence (tolerance {summary.get('convergence_tol')} "
             "on the mean relative error; paper in brackets)", ""]
-  lines.append("| n | " + " | ".join(_NAMES[m] for m in methods) + " |")
+  lines.append("| n | " + " | ".join(DISPLAY_NAMES[m] for m in methods) + " |")
   lines.append("|---|" + "---|" * len(methods))
   for n in ns:
     cells = []
@@ -309,7 +278,7 @@ def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
     lines += ["", "## Training", "", "| model | params | epochs | best epoch | stopped | seconds |",
               "|---|---|---|---|---|---|"]
     for m, t in summary["training"].items():
-      lines.append(f"| {_NAMES[m]} | {t['params']['total']} | {t['epochs']} | {t['best_epoch']} "
+      lines.append(f"| {DISPLAY_NAMES[m]} | {t['params']['total']} | {t['epochs']} | {t['best_epoch']} "
                    f"| {t['stopped']} | {t['seconds']} |")
   lines += ["", "Figures: `figure8.png` (mean relative error per size), `figure9.png` "
             "(p=1 landscape of test graph 0 with each Phase I path).", ""]

@@ -1,0 +1,224 @@
+"""The Walsh-Hadamard statevector core (real planes), the default up to ``WHT_MAX_QUBITS``.
+
+The mixer is diagonal in the Hadamard basis: ``exp(-i beta sum_j X_j) =
+H^(x)N diag(exp(-i beta sum_j (1 - 2 y_j))) H^(x)N``.  On the symmetric half (qubit 0
+fixed to 0, see :mod:`jqmeta._src.statevector`) the full transform reduces to the
+UNNORMALISED Walsh-Hadamard transform ``W`` on the other N - 1 qubits, with qubit 0's
+Hadamard bit equal to the parity of the rest::
+
+  mixer(phi) = W (D * W phi),   D(y) = exp(-i beta (n - 2 k(y))) / 2**(N-1),
+  k(y) = popcount(y) rounded up to even  (padded qubits masked out of y).
+
+``W`` is real and the same for every graph, so the state is kept as two real planes
+(re, im) and each block of ``W`` is one real GEMM ``x @ H_k`` over the whole batch
+(vmap folds the graph axis into the GEMM rows).  The state tensor is shaped
+``(2**k_1, ..., 2**k_r)`` (blocks of <= 6 qubits); each GEMM contracts the last axis
+and the next block is brought last by a transpose (one copy per block boundary; the
+transposes back fuse into the elementwise phase and D passes).  Real arithmetic on the
+planes beats complex GEMMs at small and medium ``N``; above :data:`WHT_MAX_QUBITS` the
+extra passes over memory (two transforms per layer, with their transposes) cost more
+than the real arithmetic saves, so larger N uses the complex block-GEMM core of
+:mod:`jqmeta._src.kron_core`.  Storing per-layer states instead of undoing the layers
+is no faster: the stacked residual writes cost what the saved transforms gain.
+
+Example:
+  >>> wht_shape(13)
+  (32, 16, 16)
+  >>> wht(jnp.array([1.0, 0.0, 0.0, 0.0]).reshape(wht_shape(2))).tolist()
+  [1.0, 1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jqmeta._src import cut
+
+WHT_MAX_QUBITS = 18
+WHT_BLOCK = 6
+
+
+def wht_shape(n_rest: int) -> tuple[int, ...]:
+  """State tensor shape for ``n_rest`` qubits: ``ceil(n_rest / 6)`` near-equal blocks."""
+  if n_rest == 0:
+    return ()
+  nb = -(-n_rest // WHT_BLOCK)
+  return tuple(2**(n_rest // nb + (i < n_rest % nb)) for i in range(nb))
+
+
+def _hadamard(d: int, dtype) -> np.ndarray:
+  """``(d, d)`` unnormalised Sylvester-Hadamard matrix, ``d`` a power of two."""
+  h = np.ones((1, 1))
+  while h.shape[0] < d:
+    h = np.kron(h, [[1.0, 1.0], [1.0, -1.0]])
+  return h.astype(dtype)
+
+
+def wht(x: jax.Array) -> jax.Array:
+  """Unnormalised Walsh-Hadamard transform of real ``x`` shaped ``(2**k_1, ..., 2**k_r)``.
+
+  One GEMM per axis on the LAST axis (``x @ H``: the layout XLA:CPU's GEMM takes without
+  a copy); the next axis is brought last by a transpose, and the final transpose back
+  to the input order is left for XLA to fuse into the consumer.
+  """
+  r = x.ndim
+  at = list(range(r))  # at[i] = input axis now at position i
+  for axis in reversed(range(r)):
+    pos = at.index(axis)
+    if pos != r - 1:
+      order = [i for i in range(r) if i != pos] + [pos]
+      x = jnp.transpose(x, order)
+      at = [at[i] for i in order]
+    x = x @ _hadamard(x.shape[-1], x.dtype)
+  return jnp.transpose(x, [at.index(i) for i in range(r)])
+
+
+def _cmul(x, d):
+  """``x * d`` on (re, im) plane pairs."""
+  (xr, xi), (dr, di) = x, d
+  return xr * dr - xi * di, xr * di + xi * dr
+
+
+def _mixer_index(real: jax.Array, shape) -> jax.Array:
+  """``k(y)`` of the Hadamard-domain diagonal, int32, shaped like the state tensor."""
+  n_rest = real.shape[0] - 1
+  weights = jnp.asarray(2**np.arange(n_rest - 1, -1, -1), jnp.int32)
+  mask = jnp.sum(jnp.where(real[1:], weights, 0))
+  k = lax.population_count(lax.iota(jnp.int32, 2**n_rest) & mask)
+  return (k + (k & 1)).reshape(shape)
+
+
+def _mixer_diag(beta: jax.Array, real: jax.Array):
+  """``(N + 1,)`` tables over ``k``: ``D`` as (re, im) and the generator ``n - 2k``."""
+  N = real.shape[0]
+  gen = jnp.sum(real).astype(beta.dtype) - 2.0 * jnp.arange(N + 1, dtype=beta.dtype)
+  scale = 0.5**(N - 1)
+  return (scale * jnp.cos(beta * gen), -scale * jnp.sin(beta * gen)), gen
+
+
+def _phase_planes(x, F, shape):
+  """``x * F_ab F_ac F_bc`` on planes; ``F`` = three (cos, sin) table pairs."""
+  (ac, as_), (bc, bs), (cc, cs) = F
+  f = _cmul(_cmul((ac[:, :, None], as_[:, :, None]), (bc[:, None, :], bs[:, None, :])),
+            (cc[None], cs[None]))
+  gshape = (ac.shape[0], ac.shape[1], bc.shape[1])
+  out = _cmul((x[0].reshape(gshape), x[1].reshape(gshape)), f)
+  return out[0].reshape(shape), out[1].reshape(shape)
+
+
+def cos_sin(x: jax.Array):
+  """``(cos x, sin x)``; float32 by a vectorised polynomial, other dtypes by ``jnp``.
+
+  XLA:CPU evaluates float32 cos and sin one element at a time, which made the
+  per-layer phase tables a large share of a small-``N`` energy+gradient.  This is
+  Cody-Waite reduction by pi/2 (three-part constant) and Cephes' single-precision
+  minimax polynomials on ``[-pi/4, pi/4]``: max abs error 1e-7 against float64 for
+  ``|x| <= 1e4`` (XLA's: 3e-8) and < 1e-6 up to 6e4, where float32 arguments are
+  themselves spaced 4e-3 apart; tested in ``test_cos_sin_accuracy``.
+
+  Example:
+    >>> c, s = cos_sin(jnp.array([0.0, np.pi / 2], jnp.float32))
+    >>> [round(float(v), 6) for v in (*c, *s)]
+    [1.0, -0.0, 0.0, 1.0]
+  """
+  if x.dtype != jnp.float32:
+    return jnp.cos(x), jnp.sin(x)
+  f = np.float32
+  j = jnp.round(x * f(2 / np.pi))
+  r = x - j * f(1.5703125) - j * f(4.837512969970703125e-4) - j * f(7.54978995489188216e-8)
+  z = r * r
+  s = r + r * z * (f(-1.6666654611e-1) + z * (f(8.3321608736e-3) + z * f(-1.9515295891e-4)))
+  c = f(1) - f(0.5) * z + z * z * (
+      f(4.166664568298827e-2) + z * (f(-1.388731625493765e-3) + z * f(2.443315711809948e-5)))
+  q = j.astype(jnp.int32) & 3  # quadrant
+  cos = jnp.where(q == 0, c, jnp.where(q == 1, -s, jnp.where(q == 2, -c, s)))
+  sin = jnp.where(q == 0, s, jnp.where(q == 1, c, jnp.where(q == 2, -s, -c)))
+  return cos, sin
+
+
+def _setup(angles: jax.Array, T, real: jax.Array):
+  """Shapes, ``k`` index, phase tables ``(p, ...)`` and mixer tables ``(p, N + 1)``."""
+  shape = wht_shape(real.shape[0] - 1)
+  gammas = angles[0][:, None, None]
+  F = tuple(cos_sin(gammas * t) for t in T)
+  D, gen = jax.vmap(_mixer_diag, in_axes=(0, None))(angles[1], real)
+  return shape, _mixer_index(real, shape), F, D, gen
+
+
+def run(angles: jax.Array, T, real: jax.Array, setup=None):
+  """Final symmetric half as (re, im) planes shaped ``wht_shape(N - 1)``, the angles'
+  dtype; ``T``: cut tables restricted to the half, ``real (N,)``: the qubit mask."""
+  shape, k, F, D, _ = _setup(angles, T, real) if setup is None else setup
+  amp = 1.0 / math.sqrt(2**(real.shape[0] - 1))
+  x0 = (jnp.full(shape, amp, angles.dtype), jnp.zeros(shape, angles.dtype))
+
+  def layer(x, xs):
+    F, (dr, di) = xs
+    x = _cmul(tuple(wht(v) for v in _phase_planes(x, F, shape)), (dr[k], di[k]))
+    return tuple(wht(v) for v in x), None
+
+  x, _ = lax.scan(layer, x0, (F, D))
+  return x
+
+
+@jax.custom_vjp
+def energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+  """Energy of the state :func:`run` reaches; scalar in the angles' dtype.
+
+  Differentiable in ``angles`` and the tables ``T`` by the adjoint method (no per-layer
+  residuals).
+  """
+  x = run(angles, T, real)
+  return cut.probs_energy((x[0]**2 + x[1]**2).reshape(cut.cut_shape(T)), T)
+
+
+def _energy_fwd(angles, T, real):
+  setup = _setup(angles, T, real)
+  x = run(angles, T, real, setup)
+  probs = (x[0]**2 + x[1]**2).reshape(cut.cut_shape(T))
+  return cut.probs_energy(probs, T), (angles, T, real, x, probs, setup[1:])
+
+
+def _energy_bwd(res, e_bar):
+  """Adjoint gradient as in :func:`jqmeta._src.kron_core.energy`, in the Hadamard domain.
+
+  ``sum_q <lam|X_q|psi>`` is ``sum_y gen(y) conj(lam_h) psi_h / 2**(N-1)`` with
+  ``_h`` the transforms both states need anyway to undo the mixer; the cut cotangent
+  is accumulated directly as the three table marginals.
+  """
+  angles, T, real, x, probs, (k, F, D, gen) = res
+  shape, cshape = wht_shape(real.shape[0] - 1), cut.cut_shape(T)
+  cut3 = cut.cut3(T).reshape(shape)
+  lam = (-cut3 * x[0], -cut3 * x[1])
+  t_bar0 = tuple(-m for m in cut.marginals(probs))
+  scale = 0.5**(real.shape[0] - 1)
+
+  def layer_back(carry, xs):
+    x, lam, t_bar = carry
+    gamma, F, (dr, di), gen = xs
+    xh = tuple(wht(v) for v in x)
+    lh = tuple(wht(v) for v in lam)
+    acc = scale * jnp.vdot(gen[k], lh[0] * xh[1] - lh[1] * xh[0])
+    d_inv = (dr[k], -di[k])
+    x = tuple(wht(v) for v in _cmul(xh, d_inv))
+    lam = tuple(wht(v) for v in _cmul(lh, d_inv))
+    w = (lam[0] * x[1] - lam[1] * x[0]).reshape(cshape)
+    m = cut.marginals(w)
+    g_gamma = -2.0 * cut.cut_weighted_sum(w, T, m)
+    t_bar = tuple(t - 2.0 * gamma * mt for t, mt in zip(t_bar, m))
+    f_inv = tuple((c, -s) for c, s in F)
+    return ((_phase_planes(x, f_inv, shape), _phase_planes(lam, f_inv, shape), t_bar),
+            (g_gamma, 2.0 * acc))
+
+  (_, _, t_bar), (g_gamma, g_beta) = lax.scan(
+      layer_back, (x, lam, t_bar0), (angles[0], F, D, gen), reverse=True)
+  grad = jnp.stack([g_gamma, g_beta]).astype(angles.dtype)
+  return e_bar * grad, tuple((e_bar * t).astype(tt.dtype) for t, tt in zip(t_bar, T)), None
+
+
+energy.defvjp(_energy_fwd, _energy_bwd)
