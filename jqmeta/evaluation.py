@@ -31,45 +31,75 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jqmeta import meta, metrics, parallel, qaoa
-from jqmeta._src import legacy, validation
+from jqmeta._src import legacy, memory, validation
 from jqmeta.graphs import Graph
 from jqmeta.phase2 import PHASE2_LR, PHASE2_STEPS, PHASE2_TOL, combined_curve, phase2_sgd
 
 __all__ = ["evaluate_method", "two_phase"]
 
 
-def _phase2_batch(angles0, graphs, lr, tol, steps, method, batch_size):
-  def one(args):
-    angles, graph = args
-    return phase2_sgd(angles, graph, lr=lr, steps=steps, tol=tol, method=method)
+def _per_graph(pa, sa, graph, lr, tol, steps: int, method: str, limit: Optional[int]):
+  """Phase II from ``sa`` and the Phase I costs of ``pa`` (or ``None``) on ONE graph."""
+  res = phase2_sgd(sa, graph, lr=lr, steps=steps, tol=tol, method=method,
+                   memory_limit_bytes=limit)
+  if pa is None:
+    return res, None
+  p1 = jax.vmap(lambda x: qaoa.energy(x, graph, method=method, memory_limit_bytes=limit))(pa)
+  return res, p1.astype(res.costs.dtype)
 
-  if batch_size is None:
-    return jax.vmap(lambda angles, graph: one((angles, graph)))(angles0, graphs)
-  return lax.map(one, (angles0, graphs), batch_size=batch_size)
 
-
-@functools.partial(jax.jit, static_argnames=("steps", "method", "batch_size", "report_step"))
-def _evaluate_batch(phase1_angles, start_angles, graphs, max_cut_values, lr, tol, steps,
-                    method, batch_size, report_step):
-  """One compiled program: Phase I costs, Phase II, ratios and the relative-error curve."""
-  res = _phase2_batch(start_angles, graphs, lr, tol, steps, method, batch_size)
+def _collect(res, p1, max_cut_values, report_step: int) -> dict:
+  """Ratios and the relative-error curve of a batch of Phase II results."""
   mc = max_cut_values.astype(res.costs.dtype)
-  out = {
-      "phase2": res,
-      "ratio_phase2": metrics.ratio_from_energy(res.costs[:, report_step], mc),
-  }
-  if phase1_angles is None:
+  out = {"phase2": res, "ratio_phase2": metrics.ratio_from_energy(res.costs[:, report_step], mc)}
+  if p1 is None:
     out["rel_error_curve"] = metrics.relative_error(res.costs, mc)
   else:
-    per_graph = lambda a, graph: jax.vmap(lambda x: qaoa.energy(x, graph, method=method))(a)
-    p1 = jax.vmap(per_graph)(phase1_angles, graphs).astype(res.costs.dtype)
     out["phase1_costs"] = p1
     out["ratio_phase1"] = metrics.ratio_from_energy(p1[:, -1], mc)
     out["rel_error_curve"] = metrics.relative_error(combined_curve(p1, res), mc)
   return out
+
+
+_collect_jit = jax.jit(_collect, static_argnames=("report_step",))
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "method", "chunk", "report_step", "limit"))
+def _evaluate_batch(phase1_angles, start_angles, graphs, max_cut_values, lr, tol, steps,
+                    method, chunk, report_step, limit):
+  """One compiled program: Phase I costs, Phase II, ratios and the relative-error curve."""
+  one = lambda args: _per_graph(args[0], args[1], args[2], lr, tol, steps, method, limit)
+  res, p1 = memory.map_in_chunks(one, (phase1_angles, start_angles, graphs), chunk)
+  return _collect(res, p1, max_cut_values, report_step)
+
+
+@functools.lru_cache(maxsize=32)
+def _sharded_phase2(mesh, steps: int, method: str, chunk: Optional[int], with_phase1: bool,
+                    limit: Optional[int]):
+  """The per-graph part of :func:`_evaluate_batch`, split over ``mesh`` (cached)."""
+  if with_phase1:
+    fn = lambda pa, sa, g, lr, tol: _per_graph(pa, sa, g, lr, tol, steps, method, limit)
+    return parallel.sharded_map(fn, mesh, in_axes=(0, 0, 0, None, None), batch_size=chunk)
+  fn = lambda sa, g, lr, tol: _per_graph(None, sa, g, lr, tol, steps, method, limit)
+  return parallel.sharded_map(fn, mesh, in_axes=(0, 0, None, None), batch_size=chunk)
+
+
+def _phase2_plan(pa, sa, graphs, steps, method, mesh, batch_size, limit) -> Optional[int]:
+  """Graphs per device at once (``None``: all) for :func:`evaluate_method`.
+
+  One graph holds one Phase II energy+gradient, its ``T`` vmapped Phase I energies and
+  the ``(steps + 1)`` trajectory.
+  """
+  n_graphs, p, dt = graphs.batch_shape[0], sa.shape[2], sa.dtype
+  n_devices = 1 if mesh is None else len(mesh.devices.flat)
+  T = 0 if pa is None else pa.shape[1]
+  per = (memory.graph_energy_bytes(graphs, p, dt, method) * (1 + T)
+         + 2 * (steps + 1) * (2 * p + 1) * jnp.dtype(dt).itemsize)
+  k = memory.chunk_size(per, n_graphs, limit, n_devices=n_devices, requested=batch_size,
+                        what="the Phase II of one graph")
+  return None if k >= -(-n_graphs // n_devices) else k
 
 
 def _check_angle_batches(phase1_angles, start_angles, n_graphs: int):
@@ -97,25 +127,23 @@ def _check_angle_batches(phase1_angles, start_angles, n_graphs: int):
   return pa, sa
 
 
-def _on_mesh(mesh, args):
-  """Pads the batch axis of ``args`` to the device count and shards it over ``mesh``."""
-  if mesh is None:
-    return args
-  padded, _ = parallel.pad_batch(args, len(mesh.devices.flat))
-  return parallel.shard_batch(padded, mesh)
-
-
 @legacy.renamed_kwargs(max_iter="steps", max_cuts="max_cut_values")
 def evaluate_method(phase1_angles, start_angles, test_graphs: Graph, max_cut_values, *,
                     lr=PHASE2_LR, steps: int = PHASE2_STEPS, tol=PHASE2_TOL,
                     phase2_report_step: int = 10, method: str = "statevector",
-                    batch_size: Optional[int] = None, mesh=None) -> dict:
+                    batch_size: Optional[int] = None, mesh=None,
+                    memory_limit_bytes: Optional[int] = None) -> dict:
   """Runs Phase II on a test batch and collects the per-graph results.
 
   Everything runs as one jitted program: Phase II (:func:`jqmeta.phase2.phase2_sgd`)
-  vmapped over the batch (``batch_size`` graphs at a time via ``lax.map`` if given), the
-  Phase I costs recomputed from ``phase1_angles`` with a vmapped
-  :func:`jqmeta.qaoa.energy`, the ratios and the relative-error curve.
+  vmapped over the batch, the Phase I costs recomputed from ``phase1_angles`` with a
+  vmapped :func:`jqmeta.qaoa.energy`, the ratios and the relative-error curve.
+
+  Memory: one graph holds a Phase II energy+gradient and its ``T`` Phase I energies
+  (:func:`jqmeta._src.memory.chunk_size`).  When the whole batch (per device on a
+  ``mesh``) does not fit ``memory_limit_bytes``, the graphs run in chunks (``lax.map``),
+  which changes no result beyond float rounding inside one graph's evaluation; one
+  graph that does not fit raises ``ValueError`` before any work.
 
   Args:
     phase1_angles: ``(G, T, 2, p)`` Phase I proposals per step, or ``None`` for a
@@ -127,9 +155,12 @@ def evaluate_method(phase1_angles, start_angles, test_graphs: Graph, max_cut_val
     lr, steps, tol, method: Phase II settings (published: 1e-3, 300, 1e-6).
     phase2_report_step: SGD updates after which ``ratio_phase2`` is read
       (``0 <= step <= steps``; Table III uses 10).
-    batch_size: optional chunk of graphs per step of ``lax.map`` (memory bound).
+    batch_size: optional graphs at a time (per device), checked against the budget
+      (default: as many as fit).
     mesh: optional mesh to split the graph batch across devices (padded to the device
       count; the padding is dropped from the results).
+    memory_limit_bytes: optional byte budget per device (see
+      :func:`jqmeta.qaoa.memory_limit`).
 
   Returns:
     dict of numpy arrays:
@@ -168,11 +199,16 @@ def evaluate_method(phase1_angles, start_angles, test_graphs: Graph, max_cut_val
     batch_size = validation.check_int("batch_size", batch_size, 1)
   mc = validation.check_per_graph("max_cut_values", max_cut_values, n_graphs)
   pa, sa = _check_angle_batches(phase1_angles, start_angles, n_graphs)
-  pa, sa, graphs, mc = _on_mesh(mesh, (pa, sa, test_graphs, mc))
-  dt = sa.dtype
-  out = _evaluate_batch(pa, sa, graphs, mc, jnp.asarray(lr, dt), jnp.asarray(tol, dt), steps,
-                        method, batch_size, phase2_report_step)
-  out = jax.tree.map(lambda x: np.asarray(x)[:n_graphs], out)
+  chunk = _phase2_plan(pa, sa, test_graphs, steps, method, mesh, batch_size, memory_limit_bytes)
+  lr, tol = jnp.asarray(lr, sa.dtype), jnp.asarray(tol, sa.dtype)
+  if mesh is None:
+    out = _evaluate_batch(pa, sa, test_graphs, mc, lr, tol, steps, method, chunk,
+                          phase2_report_step, memory_limit_bytes)
+  else:
+    run = _sharded_phase2(mesh, steps, method, chunk, pa is not None, memory_limit_bytes)
+    res, p1 = run(sa, test_graphs, lr, tol) if pa is None else run(pa, sa, test_graphs, lr, tol)
+    out = _collect_jit(res, p1, mc, phase2_report_step)
+  out = jax.tree.map(np.asarray, out)
   res = out["phase2"]
   return {
       "phase1_costs": out.get("phase1_costs"),
@@ -187,8 +223,13 @@ def evaluate_method(phase1_angles, start_angles, test_graphs: Graph, max_cut_val
 
 
 def phase1_batch(model, variables, graphs: Graph, *, steps: int = 10,
-                 method: str = "statevector", mesh=None) -> tuple[np.ndarray, np.ndarray]:
+                 method: str = "statevector", mesh=None, memory_limit_bytes: Optional[int] = None,
+                 batch_size: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
   """Phase I of ``model`` on every graph of a batch (jitted vmap, or sharded over ``mesh``).
+
+  As many graphs run at once as fit ``memory_limit_bytes`` (per device; one simulator
+  instance per graph), in chunks (``lax.map``) otherwise: the same results up to float
+  rounding.  ``ValueError`` before any work if one graph does not fit.
 
   Returns:
     ``(angles (G, steps, 2, p), costs (G, steps))`` as numpy arrays (the model's float32).
@@ -203,15 +244,37 @@ def phase1_batch(model, variables, graphs: Graph, *, steps: int = 10,
     ((2, 3, 2, 1), (2, 3))
   """
   validation.check_graph(graphs, batched=True, name="graphs")
-  one = lambda graph: meta.phase1(model, variables, graph, steps, method=method)
-  run = jax.jit(jax.vmap(one)) if mesh is None else parallel.sharded_map(one, mesh)
-  angles, costs = run(graphs)
+  validation.check_method(method)
+  steps = validation.check_int("steps", steps, 1)
+  if mesh is not None:
+    angles, costs = parallel.batch_phase1(model, variables, graphs, steps, mesh, method=method,
+                                          memory_limit_bytes=memory_limit_bytes,
+                                          batch_size=batch_size)
+    return np.asarray(angles), np.asarray(costs)
+  per = memory.graph_energy_bytes(graphs, model.p, jnp.result_type(float), method)
+  k = memory.chunk_size(per, graphs.batch_shape[0], memory_limit_bytes, requested=batch_size,
+                        what="the Phase I of one graph")
+  try:
+    run = _phase1_program(model, steps, method, k)
+  except TypeError:  # an unhashable model: build (and compile) without the cache
+    run = _phase1_program.__wrapped__(model, steps, method, k)
+  angles, costs = run(variables, graphs)
   return np.asarray(angles), np.asarray(costs)
+
+
+@functools.lru_cache(maxsize=32)
+def _phase1_program(model, steps: int, method: str, chunk: int):
+  """``run(variables, graphs)``: Phase I over a batch, ``chunk`` graphs at a time (cached)."""
+  def run(variables, graphs):
+    one = lambda graph: meta.phase1(model, variables, graph, steps, method=method)
+    return memory.map_in_chunks(one, graphs, chunk)
+  return jax.jit(run)
 
 
 def two_phase(model, variables, test_graphs: Graph, max_cut_values, *, steps: int = 10,
               method: str = "statevector", phase2_steps: int = PHASE2_STEPS, lr=PHASE2_LR,
-              tol=PHASE2_TOL, phase2_report_step: int = 10, mesh=None) -> dict:
+              tol=PHASE2_TOL, phase2_report_step: int = 10, mesh=None,
+              memory_limit_bytes: Optional[int] = None) -> dict:
   """The paper's test protocol for one learned model on a batch of test graphs.
 
   Phase I runs the model for ``steps`` recurrent steps in its own precision (float32);
@@ -228,6 +291,8 @@ def two_phase(model, variables, test_graphs: Graph, max_cut_values, *, steps: in
     phase2_steps, lr, tol, phase2_report_step: Phase II settings (published: 300, 1e-3,
       1e-6, ratios read after 10 updates).
     mesh: optional mesh to split the graph batch across devices.
+    memory_limit_bytes: optional byte budget per device for both phases (each sizes
+      its batch to it, see :func:`phase1_batch` and :func:`evaluate_method`).
 
   Returns:
     The :func:`evaluate_method` dict plus ``phase1_angles`` ``(G, T, 2, p)`` float32.
@@ -248,12 +313,13 @@ def two_phase(model, variables, test_graphs: Graph, max_cut_values, *, steps: in
     raise ValueError(f"phase2_report_step={phase2_report_step} exceeds "
                      f"phase2_steps={phase2_steps}")
   validation.check_method(method)
-  angles, _ = phase1_batch(model, variables, test_graphs, steps=steps, method=method, mesh=mesh)
+  angles, _ = phase1_batch(model, variables, test_graphs, steps=steps, method=method, mesh=mesh,
+                           memory_limit_bytes=memory_limit_bytes)
   with jax.enable_x64(True):
     a64 = angles.astype(np.float64)
     out = evaluate_method(a64, a64[:, -1], test_graphs.astype(jnp.float64),
                           np.asarray(max_cut_values, np.float64), lr=lr, steps=phase2_steps,
                           tol=tol, phase2_report_step=phase2_report_step, method=method,
-                          mesh=mesh)
+                          mesh=mesh, memory_limit_bytes=memory_limit_bytes)
   out["phase1_angles"] = angles
   return out

@@ -9,6 +9,8 @@ A :class:`Graph` holds one weighted undirected graph in a fixed-shape layout:
 * ``n_nodes``   ``() int32``       number of real nodes (``<= N``)
 * ``n_edges``   ``() int32``       number of real edges (``<= E``)
 * ``n_qubits``  static ``int``     ``N``, the compiled statevector size is ``2**N``
+* ``unweighted`` static ``bool``   every real edge has weight exactly 1 (selects the
+  unit-weight special case of the closed-form p=1 energy; see :class:`Graph`)
 
 Real nodes occupy qubits ``0 .. n_nodes-1`` in ``G.nodes`` order; padded qubits
 ``n_nodes .. N-1`` carry no edge.  :func:`stack` pads a list of graphs to a common
@@ -44,18 +46,30 @@ __all__ = ["Graph", "from_networkx", "stack", "unstack", "to_networkx", "erdos_r
 class Graph:
   """One (or, after :func:`stack`, a batch of) padded Max-Cut graph(s).
 
-  Array fields gain a leading batch axis after :func:`stack`; ``n_qubits`` is
-  static (part of the pytree structure) because it fixes compiled shapes.
+  Array fields gain a leading batch axis after :func:`stack`; ``n_qubits`` and
+  ``unweighted`` are static (part of the pytree structure): ``n_qubits`` fixes compiled
+  shapes, ``unweighted`` selects code paths at trace time.
 
   Fields (unbatched): ``edges`` ``(E, 2) int32``, ``weights`` ``(E,)`` float32 (float64
   with x64 enabled), ``triangles`` ``(E,) int32``, ``degrees`` ``(N,) int32``,
-  ``n_nodes`` / ``n_edges`` ``() int32``, ``n_qubits`` static ``int`` ``N``.
+  ``n_nodes`` / ``n_edges`` ``() int32``, ``n_qubits`` static ``int`` ``N``,
+  ``unweighted`` static ``bool``.
+
+  ``unweighted=True`` states that every real edge has weight exactly 1 (and every padding
+  row weight 0); it lets the closed-form p=1 energy use its cheaper unit-weight special
+  case.  :func:`from_networkx` sets it when all weights are 1 and :func:`stack` when all
+  inputs have it; direct construction defaults to ``False``, :meth:`astype` keeps it and
+  :meth:`replace` resets it whenever a structural field (weights, edges, triangles,
+  degrees, edge count) changes.  Constructing a ``Graph`` with ``unweighted=True`` and
+  concrete weights that are not unit raises ``ValueError`` (traced weights cannot be
+  checked, which is why ``replace`` drops the flag).  The flag also vouches for
+  ``triangles`` and ``degrees`` as :func:`from_networkx` computes them.
 
   Example:
     >>> import networkx as nx
     >>> g = from_networkx(nx.path_graph(3))
-    >>> g.edges.shape, g.weights.dtype, g.degrees.tolist(), g.batch_shape
-    ((2, 2), dtype('float32'), [1, 2, 1], ())
+    >>> g.edges.shape, g.weights.dtype, g.degrees.tolist(), g.batch_shape, g.unweighted
+    ((2, 2), dtype('float32'), [1, 2, 1], (), True)
   """
 
   edges: jax.Array  # (E, 2) int32
@@ -65,20 +79,43 @@ class Graph:
   n_nodes: jax.Array  # () int32
   n_edges: jax.Array  # () int32
   n_qubits: int  # static: part of the pytree structure, fixes compiled shapes
+  unweighted: bool = False  # static: all real weights are 1 (selects a p=1 special case)
+
+  def __post_init__(self):
+    if not isinstance(self.unweighted, (bool, np.bool_)):
+      raise TypeError(f"unweighted must be a bool, got {type(self.unweighted).__name__}")
+    object.__setattr__(self, "unweighted", bool(self.unweighted))  # hashable pytree meta
+    if self.unweighted:
+      _check_unit_weights(self.weights, self.n_edges)
 
   def replace(self, **changes) -> "Graph":
-    """A copy with some fields replaced (``g.replace(weights=w)``)."""
+    """A copy with some fields replaced (``g.replace(weights=w)``).
+
+    Changing ``weights``, ``edges``, ``triangles``, ``degrees`` or ``n_edges`` resets
+    ``unweighted`` to ``False`` unless ``unweighted=`` is given too (new weights may be
+    traced, so nothing could check the flag).
+
+    Example:
+      >>> import networkx as nx
+      >>> g = from_networkx(nx.path_graph(3))
+      >>> g.unweighted, g.replace(weights=g.weights).unweighted
+      (True, False)
+    """
+    if _STRUCTURAL.intersection(changes) and "unweighted" not in changes:
+      changes["unweighted"] = False
     return dataclasses.replace(self, **changes)
 
   def astype(self, dtype) -> "Graph":
     """A copy whose weights have the float ``dtype`` (float64 needs x64 enabled).
+
+    Keeps ``unweighted`` (a cast leaves weights 0 and 1 exact).
 
     Example:
       >>> import networkx as nx
       >>> from_networkx(nx.path_graph(3)).astype(jnp.float16).weights.dtype
       dtype('float16')
     """
-    return self.replace(weights=jnp.asarray(self.weights, dtype))
+    return dataclasses.replace(self, weights=jnp.asarray(self.weights, dtype))
 
   @property
   def max_edges(self) -> int:
@@ -93,7 +130,39 @@ class Graph:
 
 jax.tree_util.register_dataclass(
     Graph, data_fields=["edges", "weights", "triangles", "degrees", "n_nodes", "n_edges"],
-    meta_fields=["n_qubits"])
+    meta_fields=["n_qubits", "unweighted"])
+
+_STRUCTURAL = frozenset({"weights", "edges", "triangles", "degrees", "n_edges"})
+
+
+def _concrete(x) -> bool:
+  """A host-readable array (not a tracer, abstract value or other pytree leaf)."""
+  if isinstance(x, np.ndarray):
+    return True
+  return (isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+          and x.is_fully_addressable)
+
+
+def _check_unit_weights(weights, n_edges) -> None:
+  """``ValueError`` unless concrete ``weights`` are 1 on real rows and 0 on padding.
+
+  Leaves that are not concrete arrays (tracers during ``jit``/``vmap``, or other objects
+  during pytree unflattening) and cotangent trees (integer fields become ``float0``) are
+  not checked.
+  """
+  if not (_concrete(weights) and _concrete(n_edges)):
+    return
+  w, m = np.asarray(weights), np.asarray(n_edges)
+  if (w.ndim < 1 or m.shape != w.shape[:-1] or not np.issubdtype(m.dtype, np.integer)
+      or not np.issubdtype(w.dtype, np.floating)):
+    return  # not a graph's values (e.g. a cotangent: float0 counts)
+  real = np.arange(w.shape[-1]) < m[..., None]
+  if np.any(w != np.where(real, 1, 0)):
+    bad = w[real & (w != 1)]
+    detail = (f"a real edge has weight {float(bad.flat[0])}" if bad.size
+              else "a padding row is nonzero")
+    raise ValueError(f"Graph(unweighted=True) needs unit weights on real edges and 0 on "
+                     f"padding rows, but {detail}; use unweighted=False for weighted graphs")
 
 
 def _edge_weight(u: Hashable, v: Hashable, data: dict) -> float:
@@ -133,7 +202,8 @@ def from_networkx(G: nx.Graph, *, n_qubits: int | None = None, max_edges: int | 
     max_edges: optional padded edge capacity ``E >= G.number_of_edges()``.
 
   Returns:
-    A single (unbatched) ``Graph``; weights are float32 (float64 with x64 enabled).
+    A single (unbatched) ``Graph``; weights are float32 (float64 with x64 enabled);
+    ``unweighted`` is ``True`` when every edge weight is exactly 1.
 
   Raises:
     TypeError: ``G`` is not a networkx graph, or a weight is not a real number.
@@ -177,6 +247,7 @@ def from_networkx(G: nx.Graph, *, n_qubits: int | None = None, max_edges: int | 
       n_nodes=jnp.asarray(n, jnp.int32),
       n_edges=jnp.asarray(m, jnp.int32),
       n_qubits=N,
+      unweighted=bool(np.all(weights[:m] == 1.0)),
   )
 
 
@@ -204,7 +275,8 @@ def stack(graphs: Sequence[Graph]) -> Graph:
 
   Returns:
     A ``Graph`` whose array fields have a leading axis of ``len(graphs)`` and whose
-    ``n_qubits`` / edge capacity are the maxima over the inputs.
+    ``n_qubits`` / edge capacity are the maxima over the inputs; ``unweighted`` when
+    every input is.
 
   Example:
     >>> import networkx as nx
@@ -223,7 +295,7 @@ def stack(graphs: Sequence[Graph]) -> Graph:
   E = max(g.max_edges for g in graphs)
   padded = [_padded_fields(g, N, E) for g in graphs]  # pad on the host, one transfer
   return Graph(**{k: jnp.asarray(np.stack([p[k] for p in padded])) for k in padded[0]},
-               n_qubits=N)
+               n_qubits=N, unweighted=all(g.unweighted for g in graphs))
 
 
 def unstack(batch: Graph) -> list[Graph]:

@@ -19,7 +19,8 @@ Published checkpoints (:mod:`jqmeta._src.published`)
   :func:`load_reference_checkpoint` returns the reference Flax cell with the published
   weights (:func:`to_flax_params`).
 
-The published files live in :func:`reference_dir`.
+The published files live in :func:`reference_dir` (``$JQMETA_REFERENCE_DIR``, else
+``../shared/reference`` beside the source checkout or the working directory).
 
 Example:
   >>> import tempfile
@@ -45,7 +46,8 @@ from jqmeta._src.datasets import (ALLOWED_PICKLE_GLOBALS, DATASET_FORMAT, DATASE
                                   REFERENCE_SPLITS, UnsafePickleError,
                                   convert_reference_dataset, load_dataset,
                                   load_reference_dataset, save_dataset)
-from jqmeta._src.published import (TorchUnavailableError, infer_model_name,
+from jqmeta._src.published import (REFERENCE_DIR_ENV, TorchUnavailableError,
+                                   find_reference_dir, infer_model_name,
                                    load_reference_checkpoint, read_state_dict, to_flax_params)
 from jqmeta.models import MODEL_NAMES
 
@@ -57,6 +59,7 @@ __all__ = [
     "DATASET_FORMAT",
     "DATASET_VERSION",
     "MODEL_NAMES",
+    "REFERENCE_DIR_ENV",
     "reference_dir",
     "load_reference_dataset",
     "load_dataset",
@@ -70,13 +73,18 @@ __all__ = [
 
 
 def reference_dir() -> Path:
-  """The published reference data folder, ``<repo>/../shared/reference``.
+  """The published reference data folder (the paper's dataset, checkpoints, results).
+
+  In order: ``$JQMETA_REFERENCE_DIR`` if set; else ``../shared/reference`` beside the
+  source checkout when jqmeta is imported from one (an editable install, or Python
+  started in the repository); else ``../shared/reference`` relative to the current
+  working directory (a regular install, run from the checkout).
 
   Returns:
     The path (it may not exist: check with ``.is_dir()``).
 
   Example:
-    >>> reference_dir().parent.name, reference_dir().name
-    ('shared', 'reference')
+    >>> reference_dir().is_absolute()
+    True
   """
-  return Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+  return find_reference_dir(Path(__file__).resolve().parent, Path.cwd())

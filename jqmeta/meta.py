@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import flax.linen as nn
@@ -20,11 +21,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from jqmeta import qaoa
+from jqmeta._src import precision as prec
+from jqmeta._src.validation import check_choice
 from jqmeta.graphs import Graph
+from jqmeta.models import PRECISIONS
 
 __all__ = [
     "init",
     "phase1",
+    "PRECISIONS",
     "weighted_loss",
     "observed_improvement_loss",
     "LOSSES",
@@ -52,8 +57,19 @@ def init(model: nn.Module, key: jax.Array):
   return model.init(key, model.initial_carry(), model.dummy_input())
 
 
+def _cost(angles: jax.Array, graph: Graph, method: str, precision: str, dtype) -> jax.Array:
+  """``qaoa.energy`` as ``dtype``; published: in float64/complex128, rounded to float32."""
+  if precision == "float32":
+    return qaoa.energy(angles, graph, method=method).astype(dtype)
+
+  def published(angles, graph):  # torch.as_tensor(cost, dtype=torch.float32) of a float64 cost
+    f64 = jnp.float64
+    return prec.to_f32(qaoa.energy(angles.astype(f64), graph.astype(f64), method=method))
+  return prec.float64_island(published)(angles, graph)
+
+
 def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
-           method: str = "statevector"):
+           method: str = "statevector", precision: str = "float32"):
   """Unrolls the learned optimizer on one graph (``lax.scan`` over steps).
 
   Starts exactly as published: cost 0, angles 0 and a zero carry.  Step ``t`` feeds
@@ -62,18 +78,31 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
   carries both forward.  Pure, jittable, vmappable over graph batches and
   differentiable end to end (BPTT).
 
+  ``precision="published"`` reproduces the published stack's arithmetic at every
+  boundary: the QAOA cost in float64 (complex128 state) rounded to float32, as
+  ``torch.as_tensor(cost, dtype=torch.float32)`` did; the cell with
+  ``precision="published"`` (float32 linear layers in torch's order, complex128 gate
+  circuits with float32 readouts: :mod:`jqmeta.models`); the recurrent state, angles
+  and costs in float32.  The caller needs nothing: the float64 parts enable x64 whenever
+  they are traced or transformed (:func:`jqmeta._src.precision.float64_island`), so the mode
+  works with x64 disabled or enabled, under ``jax.jit``, ``jax.vmap`` and reverse-mode
+  ``jax.grad`` (``jax.jvp`` is refused), and returns float32 either way.  Batched or
+  not, it gives the same bits: every float32 operation is rounded explicitly.
+
   Args:
     model: a cell from :func:`jqmeta.models.create`.
     variables: its variables (``{"params": ...}`` plus any extra collections).
     graph: one ``Graph``.
     steps: number of recurrent steps ``T`` (static).
     method: energy method passed to :func:`jqmeta.qaoa.energy`.
+    precision: ``"float32"`` (default: float32 throughout, float64 with x64 enabled)
+      or ``"published"`` (see above; always float32 results).
 
   Returns:
     ``(angles, costs)``: ``angles`` ``(steps, 2, p)`` (row 0 gammas, row 1 betas) and
     ``costs`` ``(steps,)``, the energy after each step; both float32 (float64 with x64
-    enabled).  Under ``vmap`` over a stacked batch of ``G`` graphs: ``(G, steps, 2, p)``
-    and ``(G, steps)``.
+    enabled and ``precision="float32"``).  Under ``vmap`` over a stacked batch of ``G``
+    graphs: ``(G, steps, 2, p)`` and ``(G, steps)``.
 
   Example:
     >>> import networkx as nx
@@ -83,22 +112,40 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
     ...                        method="analytic")
     >>> angles.shape, costs.shape, costs.dtype
     ((4, 2, 1), (4,), dtype('float32'))
+    >>> _, published = phase1(model, init(model, jax.random.key(0)), graph, steps=4,
+    ...                       precision="published")
+    >>> published.dtype, bool(jnp.allclose(published, costs, atol=1e-5))
+    (dtype('float32'), True)
   """
   if int(steps) < 1:
     raise ValueError(f"steps must be >= 1, got {steps}")
+  check_choice("precision", precision, PRECISIONS)
+  unroll = functools.partial(_unroll, model, steps=int(steps), method=method,
+                             precision=precision)
+  if precision == "float32":
+    return unroll(variables, graph)
+  # Bound with x64 on: an enclosing vmap batches the scan body then (prec.float64_island).
+  return prec.float64_island(unroll)(variables, graph)
+
+
+def _unroll(model: nn.Module, variables, graph: Graph, *, steps: int, method: str,
+            precision: str):
+  """The Phase I ``lax.scan`` (arguments as :func:`phase1`, already checked)."""
   p = model.p
-  dtype = jnp.result_type(float)
+  dtype = jnp.float32 if precision == "published" else jnp.result_type(float)
   x0 = model.dummy_input(dtype)
+  # Only a non-default precision reaches the cell: custom cells need not know the keyword.
+  kwargs = {} if precision == "float32" else {"precision": precision}
 
   def step(state, _):
     carry, cost, a = state
-    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a]))
+    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a]), **kwargs)
     angles = a.reshape(2, p)
-    cost = qaoa.energy(angles, graph, method=method).astype(dtype)
+    cost = _cost(angles, graph, method, precision, dtype)
     return (carry, cost, a), (angles, cost)
 
   init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:])
-  _, (angles, costs) = lax.scan(step, init_state, None, length=int(steps))
+  _, (angles, costs) = lax.scan(step, init_state, None, length=steps)
   return angles, costs
 
 

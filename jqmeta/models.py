@@ -16,6 +16,18 @@ Every cell is ONE recurrent step with the same contract::
 ``"params"`` (trainable) and, for the reference QLSTM, a ``"circuit"`` collection with
 the untrained gate-circuit weights.
 
+Every cell also takes ``precision`` (:data:`PRECISIONS`), a static string:
+``model.apply(variables, carry, x, precision="published")``.  ``"float32"`` (default)
+computes in float32 with XLA's ordering.  ``"published"`` reproduces the published
+PyTorch + PennyLane arithmetic: every float32 operation is evaluated exactly as IEEE
+float32 would (computed in float64, then rounded: no FMA contraction, whatever the
+batch shape), linear layers sum in ``torch.nn.Linear``'s order
+``((x_0 W_0 + x_1 W_1) + ...) + b`` (the LSTM adds ``linear_hh(h) + linear_ih(x)``),
+activations are correctly rounded, and the gate circuits run in complex128 with float32
+readouts as on the simulator each published model used (:mod:`jqmeta.circuits`; the
+corrected QK-LSTM's kernel gates, never published, in complex128 from the float32
+inputs).  Inputs, outputs and carries stay float32.
+
 Variants (``models.create(name, variant=...)``):
 
 * ``"reference"`` reproduces the published models exactly, defects included
@@ -55,8 +67,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.linen.dtypes import promote_dtype
+from jax import lax
 
 from jqmeta import circuits, kernels
+from jqmeta._src import precision as prec
+from jqmeta._src.validation import check_choice
 
 __all__ = [
     "create",
@@ -64,6 +80,8 @@ __all__ = [
     "param_labels",
     "MODEL_NAMES",
     "VARIANTS",
+    "PRECISIONS",
+    "Linear",
     "LSTMCarry",
     "FWPCarry",
     "LSTMCell",
@@ -73,6 +91,8 @@ __all__ = [
 
 MODEL_NAMES = ("lstm", "qk_lstm", "qlstm", "qfwp")
 VARIANTS = ("reference", "corrected")
+PRECISIONS = circuits.PRECISIONS
+"""``("float32", "published")``: the arithmetic of a cell call (module docstring)."""
 MAPPING = "mapping"  # top-level params subtree trained with the mapping learning rate
 
 
@@ -106,17 +126,100 @@ def _torch_uniform(fan_in: int) -> Callable:
   return init
 
 
-def _linear(features: int, fan_in: int, name: str) -> nn.Dense:
-  """``nn.Dense`` initialised like ``torch.nn.Linear`` (kernel is the torch weight.T)."""
-  return nn.Dense(features, name=name, kernel_init=_torch_uniform(fan_in),
-                  bias_init=_torch_uniform(fan_in))
+def _published(precision: str) -> bool:
+  return check_choice("precision", precision, PRECISIONS) == "published"
 
 
-def _check_input(x: jax.Array, p: int) -> None:
-  chex.assert_shape(x, (1 + 2 * p,))
+def _f32_ops(fn: Callable, *xs: jax.Array):
+  """``fn`` on float32 values in float64; ``fn`` rounds each of its own operations.
+
+  Returns ``fn``'s outputs (an array or a tuple) as float32.
+  """
+  def island(*xs):
+    out = fn(*(prec.round_f32(x.astype(jnp.float64)) for x in xs))
+    return jax.tree.map(prec.to_f32, out)
+  return prec.float64_island(island)(*[jnp.asarray(x) for x in xs])
 
 
-class LSTMCell(nn.Module):
+def _torch_linear(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+  """``torch.nn.Linear`` in float32: ``((x_0 W_0 + x_1 W_1) + ...) + b``, each op rounded."""
+  def linear(x, k, b):
+    r = prec.round_f32
+    acc = r(x[..., :1] * k[0])
+    for i in range(1, k.shape[0]):
+      acc = r(acc + r(x[..., i:i + 1] * k[i]))
+    return r(acc + b)
+  return _f32_ops(linear, x, kernel, bias)
+
+
+class Linear(nn.Module):
+  """``torch.nn.Linear(fan_in, features)`` as a Flax layer (``kernel`` is the torch weight.T).
+
+  Params ``kernel (in, features)`` and ``bias (features,)``, float32, initialised like
+  torch (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``).  ``precision="float32"`` computes
+  ``x @ kernel + bias`` exactly as ``flax.linen.Dense``; ``"published"`` sums in torch's
+  order with every float32 operation rounded (see the module docstring).
+
+  Shapes: ``x`` ``(..., in)`` float32; returns ``(..., features)`` float32.
+
+  Example:
+    >>> layer = Linear(2, fan_in=3)
+    >>> v = layer.init(jax.random.key(0), jnp.ones(3))
+    >>> layer.apply(v, jnp.ones(3), precision="published").shape, v["params"]["kernel"].shape
+    ((2,), (3, 2))
+  """
+  features: int
+  fan_in: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, precision: str = "float32") -> jax.Array:
+    init = _torch_uniform(self.fan_in)
+    kernel = self.param("kernel", init, (jnp.shape(x)[-1], self.features), jnp.float32)
+    bias = self.param("bias", init, (self.features,), jnp.float32)
+    if _published(precision):
+      return _torch_linear(x, kernel, bias)
+    x, kernel, bias = promote_dtype(x, kernel, bias)
+    y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+    return y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+
+
+def _linear(features: int, fan_in: int, name: str) -> Linear:
+  """A :class:`Linear` layer called ``name`` (params ``kernel``/``bias``, as ``nn.Dense``)."""
+  return Linear(features, fan_in, name=name)
+
+
+def _lstm_update(f, i, g, o, c, published: bool):
+  """``c = sig(f) c + sig(i) tanh(g)``, ``h = sig(o) tanh(c)``; returns ``(h, c)``.
+
+  Published: torch's ``(sig(f) * c) + (sig(i) * tanh(g))``, every operation rounded.
+  """
+  if not published:
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    return jax.nn.sigmoid(o) * jnp.tanh(c), c
+
+  def update(f, i, g, o, c):
+    r, sig = prec.round_f32, jax.nn.sigmoid
+    c = r(r(r(sig(f)) * c) + r(r(sig(i)) * r(jnp.tanh(g))))
+    return r(r(sig(o)) * r(jnp.tanh(c))), c
+  return _f32_ops(update, f, i, g, o, c)
+
+
+class _Cell(nn.Module):
+  """What every learned-optimizer cell shares: depth ``p``, ``variant``, the input shape."""
+  p: int = 1
+  variant: str = "reference"
+
+  def dummy_input(self, dtype=jnp.float32) -> jax.Array:
+    """A zero input ``(1 + 2p,)``: the published start (cost 0, angles 0)."""
+    return jnp.zeros((1 + 2 * self.p,), dtype)
+
+  def _begin(self, x: jax.Array, precision: str) -> bool:
+    """Checks the input ``(1 + 2p,)`` and returns whether ``precision`` is published."""
+    chex.assert_shape(x, (1 + 2 * self.p,))
+    return _published(precision)
+
+
+class LSTMCell(_Cell):
   """PyTorch-layout LSTM cell whose hidden state is the angle vector (reference LSTM).
 
   Gates ``W_ih x + b_ih + W_hh h + b_hh`` in PyTorch order i, f, g, o; hidden size is
@@ -133,9 +236,6 @@ class LSTMCell(nn.Module):
     >>> angles.shape, angles.dtype, variables["params"]["weight_ih"].shape
     ((2,), dtype('float32'), (8, 3))
   """
-  p: int = 1
-  variant: str = "reference"
-
   @property
   def hidden(self) -> int:
     return 2 * self.p
@@ -144,26 +244,26 @@ class LSTMCell(nn.Module):
     z = jnp.zeros((self.hidden,), dtype)
     return LSTMCarry(z, z)
 
-  def dummy_input(self, dtype=jnp.float32) -> jax.Array:
-    return jnp.zeros((1 + 2 * self.p,), dtype)
-
   @nn.compact
-  def __call__(self, carry: LSTMCarry, x: jax.Array):
-    _check_input(x, self.p)
+  def __call__(self, carry: LSTMCarry, x: jax.Array, precision: str = "float32"):
+    published = self._begin(x, precision)
     H, I = self.hidden, 1 + 2 * self.p
     init = _torch_uniform(H)
     w_ih = self.param("weight_ih", init, (4 * H, I))
     w_hh = self.param("weight_hh", init, (4 * H, H))
     b_ih = self.param("bias_ih", init, (4 * H,))
     b_hh = self.param("bias_hh", init, (4 * H,))
-    z = w_ih @ x + b_ih + w_hh @ carry.h + b_hh
+    if published:  # torch: linear_hh(h) + linear_ih(x)
+      z = _f32_ops(lambda a, b: prec.round_f32(a + b), _torch_linear(carry.h, w_hh.T, b_hh),
+                   _torch_linear(x, w_ih.T, b_ih))
+    else:
+      z = w_ih @ x + b_ih + w_hh @ carry.h + b_hh
     i, f, g, o = jnp.split(z, 4)
-    c = jax.nn.sigmoid(f) * carry.c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    h, c = _lstm_update(f, i, g, o, carry.c, published)
     return LSTMCarry(h, c), h
 
 
-class QuantumGateLSTMCell(nn.Module):
+class QuantumGateLSTMCell(_Cell):
   """LSTM whose four gates are quantum circuits (QK-LSTM and QLSTM).
 
   ``v = [h_{t-1}, x_t]``; ``y = clayer_in(v)`` (``n_qubits`` values).
@@ -194,8 +294,6 @@ class QuantumGateLSTMCell(nn.Module):
     ((2,), (3,), (4, 1, 4))
   """
   gate: str = "qk"
-  p: int = 1
-  variant: str = "reference"
   hidden: int = 3
   n_qubits: int = 4
   n_refs: int = 4
@@ -205,21 +303,20 @@ class QuantumGateLSTMCell(nn.Module):
     z = jnp.zeros((self.hidden,), dtype)
     return LSTMCarry(z, z)
 
-  def dummy_input(self, dtype=jnp.float32) -> jax.Array:
-    return jnp.zeros((1 + 2 * self.p,), dtype)
-
-  def _gate_preactivations(self, y: jax.Array) -> jax.Array:
+  def _gate_preactivations(self, y: jax.Array, precision: str) -> jax.Array:
     """``(4, hidden)`` pre-activations of the f, i, g, o gates (one vmapped circuit)."""
     nq, H = self.n_qubits, self.hidden
     if self.gate == "qk" and self.variant == "corrected":
       refs = self.param("kernel_refs", nn.initializers.uniform(math.pi), (4, self.n_refs, nq))
       alphas = self.param("kernel_alphas", _torch_uniform(self.n_refs), (4, self.n_refs, H))
       bias = self.param("kernel_bias", _torch_uniform(self.n_refs), (4, H))
+      if _published(precision):
+        return jax.vmap(_torch_linear)(_kernel_features_f64(y, refs), alphas, bias)
       gate = lambda r, a, b: kernels.kernel_gate(y, r, a, b, lambda t: t)
       return jax.vmap(gate)(refs, alphas, bias)
     if self.gate == "qk":
       # The four published gate circuits are identical and see the same y: run it once.
-      readouts = jnp.broadcast_to(circuits.qk_reference_gate(y), (4, nq))
+      readouts = jnp.broadcast_to(circuits.qk_reference_gate(y, precision=precision), (4, nq))
     else:
       shape = (4, self.n_layers, nq)
       w_init = lambda key, s: jax.random.uniform(key, s, jnp.float32, 0.0, 2 * math.pi)
@@ -228,22 +325,35 @@ class QuantumGateLSTMCell(nn.Module):
         w = self.variable("circuit", "weights", w_init, rng, shape).value
       else:
         w = self.param("circuit_weights", w_init, shape)
-      readouts = jax.vmap(circuits.qlstm_gate, in_axes=(None, 0))(y, w)
-    return _linear(H, nq, "clayer_out")(readouts)
+      gate = lambda y, w: circuits.qlstm_gate(y, w, precision=precision)
+      readouts = jax.vmap(gate, in_axes=(None, 0))(y, w)
+    return _linear(H, nq, "clayer_out")(readouts, precision)
 
   @nn.compact
-  def __call__(self, carry: LSTMCarry, x: jax.Array):
-    _check_input(x, self.p)
+  def __call__(self, carry: LSTMCarry, x: jax.Array, precision: str = "float32"):
+    published = self._begin(x, precision)
     v = jnp.concatenate([carry.h, x])
-    y = _linear(self.n_qubits, v.shape[0], "clayer_in")(v)
-    f_, i_, g_, o_ = self._gate_preactivations(y)  # unpacks the gate axis
-    c = jax.nn.sigmoid(f_) * carry.c + jax.nn.sigmoid(i_) * jnp.tanh(g_)
-    h = jax.nn.sigmoid(o_) * jnp.tanh(c)
-    angles = _linear(2 * self.p, self.hidden, MAPPING)(h)
+    y = _linear(self.n_qubits, v.shape[0], "clayer_in")(v, precision)
+    f_, i_, g_, o_ = self._gate_preactivations(y, precision)  # unpacks the gate axis
+    h, c = _lstm_update(f_, i_, g_, o_, carry.c, published)
+    angles = _linear(2 * self.p, self.hidden, MAPPING)(h, precision)
     return LSTMCarry(h, c), angles
 
 
-class QFWPCell(nn.Module):
+def _kernel_features_f64(y: jax.Array, refs: jax.Array) -> jax.Array:
+  """``(4, n_refs)`` fidelity-kernel features in complex128, rounded to float32.
+
+  The corrected kernel gates were never published; :mod:`jqmeta.kernels` has no float32
+  coefficient option, so their circuits take the float32 inputs exactly in float64.
+  """
+  def island(y, refs):
+    feats = jax.vmap(kernels.kernel_features, in_axes=(None, 0))(
+        y.astype(jnp.float64), refs.astype(jnp.float64))
+    return prec.to_f32(feats)
+  return prec.float64_island(island)(jnp.asarray(y), jnp.asarray(refs))
+
+
+class QFWPCell(_Cell):
   """Quantum fast-weight programmer.
 
   From ``x``: ``e = input_encoder(x)`` (``-> n_qubits``), ``r = slow_program_encoder(x)``
@@ -263,29 +373,28 @@ class QFWPCell(nn.Module):
     >>> angles.shape, angles.dtype, carry.fast.shape
     ((2,), dtype('float32'), (1, 2))
   """
-  p: int = 1
-  variant: str = "reference"
   n_qubits: int = 2
   depth: int = 1
 
   def initial_carry(self, dtype=jnp.float32) -> FWPCarry:
     return FWPCarry(jnp.zeros((self.depth, self.n_qubits), dtype))
 
-  def dummy_input(self, dtype=jnp.float32) -> jax.Array:
-    return jnp.zeros((1 + 2 * self.p,), dtype)
-
   @nn.compact
-  def __call__(self, carry: FWPCarry, x: jax.Array):
-    _check_input(x, self.p)
+  def __call__(self, carry: FWPCarry, x: jax.Array, precision: str = "float32"):
+    published = self._begin(x, precision)
     nq, I = self.n_qubits, x.shape[0]
-    e = _linear(nq, I, "input_encoder")(x)
-    r = _linear(nq, I, "slow_program_encoder")(x)
-    layer = _linear(self.depth, nq, "slow_program_layer_idx")(r)
-    qubit = _linear(nq, nq, "slow_program_qubit_idx")(r)
+    e = _linear(nq, I, "input_encoder")(x, precision)
+    r = _linear(nq, I, "slow_program_encoder")(x, precision)
+    layer = _linear(self.depth, nq, "slow_program_layer_idx")(r, precision)
+    qubit = _linear(nq, nq, "slow_program_qubit_idx")(r, precision)
     previous = carry.fast if self.variant == "corrected" else jnp.zeros_like(carry.fast)
-    fast = previous + jnp.outer(layer, qubit)
-    readout = circuits.fwp_circuit(e, fast)
-    angles = _linear(2 * self.p, nq, "post_mapping")(readout)
+    if published:
+      r32 = prec.round_f32
+      fast = _f32_ops(lambda p, l, q: r32(p + r32(jnp.outer(l, q))), previous, layer, qubit)
+    else:
+      fast = previous + jnp.outer(layer, qubit)
+    readout = circuits.fwp_circuit(e, fast, precision=precision)
+    angles = _linear(2 * self.p, nq, "post_mapping")(readout, precision)
     return FWPCarry(fast), angles
 
 

@@ -17,7 +17,9 @@ the plumbing:
 * :func:`sharded_map` - ``jax.vmap(fn)`` under ``jax.shard_map`` and ``jax.jit``: pads,
   shards, runs, unpads.  Results equal the single-device vmap (see "Numerics").
 * :func:`batch_energy`, :func:`batch_energy_and_grad`, :func:`batch_phase1` - the
-  common batched calls, compiled once per (mesh, options) and cached.
+  common batched calls, compiled once per (mesh, options) and cached.  Each device
+  runs as many graphs at once as fit the memory budget (:func:`jqmeta.qaoa.memory_limit`),
+  in ``lax.map`` chunks of its slice otherwise; ``ValueError`` first if one graph does not.
 * :func:`initialize_distributed`, :func:`to_host` - multi-process (multi-host) runs.
 
 Shapes: a batch of ``B`` graphs is a ``Graph`` whose array fields lead with ``B``;
@@ -84,6 +86,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jqmeta import meta, qaoa
+from jqmeta._src import memory, validation
 from jqmeta._src.distributed import (COORDINATOR_ENV, NUM_PROCESSES_ENV, PROCESS_ID_ENV,
                                      initialize_distributed, to_host)
 
@@ -299,8 +302,21 @@ def _normalize_axes(in_axes, nargs: int) -> tuple:
   return axes
 
 
+def _chunked(fn: Callable, axes: tuple, batch_size: int) -> Callable:
+  """``jax.vmap(fn, axes)`` computed ``batch_size`` examples at a time (``lax.map``)."""
+  def run(*args):
+    batched = tuple(a for a, ax in zip(args, axes) if ax == 0)
+
+    def one(xs):
+      it = iter(xs)
+      return fn(*(next(it) if ax == 0 else a for a, ax in zip(args, axes)))
+
+    return memory.map_in_chunks(one, batched, batch_size)
+  return run
+
+
 def sharded_map(fn: Callable, mesh: Optional[Mesh] = None, *, in_axes=0,
-                return_mask: bool = False) -> Callable:
+                return_mask: bool = False, batch_size: Optional[int] = None) -> Callable:
   """``jax.vmap(fn)`` over a batch split across the mesh's devices.
 
   The returned function pads the batched arguments to a multiple of the device count
@@ -317,6 +333,9 @@ def sharded_map(fn: Callable, mesh: Optional[Mesh] = None, *, in_axes=0,
       positional argument.
     return_mask: if True, return ``(outputs, mask)`` with the PADDED outputs (leading
       ``B_padded``, still sharded ``P("batch")``) and the ``(B_padded,)`` bool mask.
+    batch_size: optional examples per device at once (``lax.map`` chunks instead of
+      one ``vmap``; the same results up to float rounding).  Not checked against
+      memory here: :func:`jqmeta._src.memory.chunk_size` computes a safe value.
 
   Returns:
     ``run(*args)``: outputs with leading axis ``B`` (or ``B_padded`` with the mask),
@@ -330,15 +349,19 @@ def sharded_map(fn: Callable, mesh: Optional[Mesh] = None, *, in_axes=0,
   """
   mesh = make_mesh() if mesh is None else mesh
   n = _n_shards(mesh)
+  if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+    raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
   compiled: dict[tuple, Callable] = {}
 
   def program(axes: tuple) -> Callable:
     if axes not in compiled:
       specs = tuple(P(BATCH_AXIS) if ax == 0 else P() for ax in axes)
+      mapped = (jax.vmap(fn, in_axes=axes) if batch_size is None
+                else _chunked(fn, axes, int(batch_size)))
       # check_vma=False: fn may start scans from constants (e.g. the |+> state), which
       # the varying-manual-axes check would reject although nothing is communicated.
-      body = jax.shard_map(jax.vmap(fn, in_axes=axes), mesh=mesh, in_specs=specs,
-                           out_specs=P(BATCH_AXIS), check_vma=False)
+      body = jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P(BATCH_AXIS),
+                           check_vma=False)
       compiled[axes] = jax.jit(body)
     return compiled[axes]
 
@@ -370,27 +393,48 @@ def sharded_map(fn: Callable, mesh: Optional[Mesh] = None, *, in_axes=0,
 
 
 @functools.lru_cache(maxsize=64)
-def _energy_map(mesh: Mesh, method: str, with_grad: bool) -> Callable:
-  fn = functools.partial(qaoa.energy, method=method)
-  return sharded_map(jax.value_and_grad(fn) if with_grad else fn, mesh)
+def _energy_map(mesh: Mesh, method: str, with_grad: bool, chunk: Optional[int],
+                limit: Optional[int]) -> Callable:
+  fn = functools.partial(qaoa.energy, method=method, memory_limit_bytes=limit)
+  return sharded_map(jax.value_and_grad(fn) if with_grad else fn, mesh, batch_size=chunk)
 
 
 def _mesh(mesh: Optional[Mesh]) -> Mesh:
   return make_mesh() if mesh is None else mesh
 
 
+def _plan(graphs, p: int, dtype, method: str, mesh: Mesh, limit, batch_size, what: str):
+  """Examples per device at once (``None``: the whole slice) for a batch of graphs."""
+  validation.check_graph(graphs, batched=True, name="graphs")
+  n, B = _n_shards(mesh), graphs.batch_shape[0]
+  per = memory.graph_energy_bytes(graphs, p, dtype, method)
+  k = memory.chunk_size(per, B, limit, n_devices=n, requested=batch_size, what=what)
+  return None if k >= -(-B // n) else k
+
+
+def _angles_plan(angles, graphs, mesh, method, limit, batch_size):
+  dt = jnp.result_type(angles)
+  dt = dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float)
+  return _plan(graphs, int(np.shape(angles)[-1]), dt, method, mesh, limit, batch_size,
+               "the energy and gradient of one graph")
+
+
 def batch_energy(angles, graphs, mesh: Optional[Mesh] = None, *,
-                 method: str = "statevector") -> jax.Array:
-  """QAOA energies of a batch, split across devices.
+                 method: str = "statevector", memory_limit_bytes: Optional[int] = None,
+                 batch_size: Optional[int] = None) -> jax.Array:
+  """QAOA energies of a batch, split across devices, sized to the memory budget.
 
   Args:
     angles: ``(B, 2, p)`` float (row 0 gammas, row 1 betas per graph).
     graphs: a batched ``Graph`` (leading ``B``; :func:`jqmeta.graphs.stack`).
     mesh: from :func:`make_mesh`; default all devices.
     method: as in :func:`jqmeta.qaoa.energy`.
+    memory_limit_bytes: optional byte budget per device (:func:`jqmeta.qaoa.memory_limit`).
+    batch_size: optional graphs per device at once (checked against the budget).
 
   Returns:
-    ``(B,)`` energies, equal to ``jax.vmap(qaoa.energy)(angles, graphs)``.
+    ``(B,)`` energies, equal to ``jax.vmap(qaoa.energy)(angles, graphs)`` (chunked or
+    not: up to float rounding).
 
   Example:
     >>> import jax.numpy as jnp, networkx as nx
@@ -399,15 +443,18 @@ def batch_energy(angles, graphs, mesh: Optional[Mesh] = None, *,
     >>> batch_energy(jnp.zeros((2, 2, 1)), b).tolist()
     [-1.5, -1.5]
   """
-  return _energy_map(_mesh(mesh), method, False)(angles, graphs)
+  mesh = _mesh(mesh)
+  chunk = _angles_plan(angles, graphs, mesh, method, memory_limit_bytes, batch_size)
+  return _energy_map(mesh, method, False, chunk, memory_limit_bytes)(angles, graphs)
 
 
 def batch_energy_and_grad(angles, graphs, mesh: Optional[Mesh] = None, *,
-                          method: str = "statevector"):
+                          method: str = "statevector", memory_limit_bytes: Optional[int] = None,
+                          batch_size: Optional[int] = None):
   """``(energies (B,), grads (B, 2, p))`` of a batch, split across devices.
 
-  Equal to ``jax.vmap(jax.value_and_grad(qaoa.energy))(angles, graphs)``; arguments as
-  in :func:`batch_energy`.
+  Equal to ``jax.vmap(jax.value_and_grad(qaoa.energy))(angles, graphs)``; arguments and
+  memory sizing as in :func:`batch_energy`.
 
   Example:
     >>> import jax.numpy as jnp, networkx as nx
@@ -417,20 +464,24 @@ def batch_energy_and_grad(angles, graphs, mesh: Optional[Mesh] = None, *,
     >>> e.shape, g.shape
     ((2,), (2, 2, 1))
   """
-  return _energy_map(_mesh(mesh), method, True)(angles, graphs)
+  mesh = _mesh(mesh)
+  chunk = _angles_plan(angles, graphs, mesh, method, memory_limit_bytes, batch_size)
+  return _energy_map(mesh, method, True, chunk, memory_limit_bytes)(angles, graphs)
 
 
-def _phase1_map_uncached(model, steps: int, method: str, mesh: Mesh) -> Callable:
+def _phase1_map_uncached(model, steps: int, method: str, mesh: Mesh,
+                         chunk: Optional[int]) -> Callable:
   def one(variables, graph):
     return meta.phase1(model, variables, graph, steps, method=method)
-  return sharded_map(one, mesh, in_axes=(None, 0))
+  return sharded_map(one, mesh, in_axes=(None, 0), batch_size=chunk)
 
 
 _phase1_map = functools.lru_cache(maxsize=64)(_phase1_map_uncached)
 
 
 def batch_phase1(model, variables, graphs, steps: int = 10, mesh: Optional[Mesh] = None, *,
-                 method: str = "statevector"):
+                 method: str = "statevector", memory_limit_bytes: Optional[int] = None,
+                 batch_size: Optional[int] = None):
   """Phase I of a learned optimizer on a batch of graphs, split across devices.
 
   Args:
@@ -440,6 +491,8 @@ def batch_phase1(model, variables, graphs, steps: int = 10, mesh: Optional[Mesh]
     steps: recurrent steps ``T`` (static).
     mesh: from :func:`make_mesh`; default all devices.
     method: energy method (see :func:`jqmeta.qaoa.energy`).
+    memory_limit_bytes, batch_size: memory sizing per device, as in :func:`batch_energy`
+      (one graph's Phase I holds one simulator instance at a time).
 
   Returns:
     ``(angles (B, steps, 2, p), costs (B, steps))``, equal to
@@ -456,8 +509,10 @@ def batch_phase1(model, variables, graphs, steps: int = 10, mesh: Optional[Mesh]
     ((3, 4, 2, 1), (3, 4))
   """
   mesh = _mesh(mesh)
+  chunk = _plan(graphs, int(model.p), jnp.result_type(float), method, mesh, memory_limit_bytes,
+                batch_size, "the Phase I of one graph")
   try:
-    fn = _phase1_map(model, int(steps), method, mesh)
+    fn = _phase1_map(model, int(steps), method, mesh, chunk)
   except TypeError:  # an unhashable model: build (and compile) without the cache
-    fn = _phase1_map_uncached(model, int(steps), method, mesh)
+    fn = _phase1_map_uncached(model, int(steps), method, mesh, chunk)
   return fn(variables, graphs)

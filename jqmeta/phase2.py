@@ -8,7 +8,9 @@ Phase I cost history and a Phase II one into the cost per total step.
 
 Angles are ``(2, p)`` (row 0 gammas, row 1 betas) and costs are energies ``<H_C>``
 (negative is better).  :func:`phase2_sgd` handles ONE graph and is pure, jittable and
-vmappable over ``(angles, graph)`` batches.
+vmappable over ``(angles, graph)`` batches.  Two more local refinements, used by the
+searches of :mod:`jqmeta.baselines`, live here too (not exported): Adam keeping the
+best point seen (``descend_best``) and safeguarded Newton steps (``newton_polish``).
 
 Example:
   >>> import jax.numpy as jnp, networkx as nx
@@ -21,10 +23,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
 from jqmeta import qaoa
@@ -94,7 +97,8 @@ class _SGDState(NamedTuple):
 
 @legacy.renamed_kwargs(max_iter="steps")
 def phase2_sgd(angles0, graph: Graph, *, lr=PHASE2_LR, steps: int = PHASE2_STEPS,
-               tol=PHASE2_TOL, method: str = "statevector") -> Phase2Result:
+               tol=PHASE2_TOL, method: str = "statevector",
+               memory_limit_bytes: Optional[int] = None) -> Phase2Result:
   """Phase II: plain gradient descent on one graph with the published stop rule.
 
   Update ``a_k = a_{k-1} - lr * grad E(a_{k-1})``; stop after update ``k`` when
@@ -118,6 +122,9 @@ def phase2_sgd(angles0, graph: Graph, *, lr=PHASE2_LR, steps: int = PHASE2_STEPS
     steps: maximum number of updates, ``>= 1`` (static).
     tol: stop tolerance ``>= 0`` on the absolute cost change (may be traced).
     method: energy method for :func:`jqmeta.qaoa.energy` (static).
+    memory_limit_bytes: optional byte budget for the one statevector (see
+      :func:`jqmeta.qaoa.memory_limit`); batches are sized by
+      :func:`jqmeta.evaluation.evaluate_method`.
 
   Returns:
     A :class:`Phase2Result`.
@@ -143,7 +150,8 @@ def phase2_sgd(angles0, graph: Graph, *, lr=PHASE2_LR, steps: int = PHASE2_STEPS
   lr = jnp.asarray(lr, dtype)
   tol = jnp.asarray(tol, dtype)
   value_and_grad = jax.value_and_grad(
-      lambda a: qaoa.energy(a, graph, method=method).astype(dtype))
+      lambda a: qaoa.energy(a, graph, method=method,
+                            memory_limit_bytes=memory_limit_bytes).astype(dtype))
 
   def update(s: _SGDState) -> _SGDState:
     a = s.angles - lr * s.grad
@@ -195,3 +203,81 @@ def combined_curve(phase1_costs, phase2: Phase2Result) -> jax.Array:
     raise ValueError(f"phase1_costs {p1.shape} and phase2.costs {p2.shape} must share their "
                      "leading (batch) axes and have a step axis last")
   return jnp.concatenate([p1, p2[..., 1:].astype(jnp.result_type(p1, p2))], axis=-1)
+
+
+def descend_best(loss, a0, steps: int, lr) -> tuple[jax.Array, jax.Array]:
+  """``steps`` Adam updates (cosine-decayed ``lr``) on ``loss``, keeping the best point seen.
+
+  Args:
+    loss: scalar function of an array shaped like ``a0`` (jittable, differentiable).
+    a0: the start, e.g. ``(2, p)`` float angles.
+    steps: Adam updates ``>= 0`` (static; 0 returns ``a0``).
+    lr: peak learning rate (may be traced).
+
+  Returns:
+    ``(a, loss(a))``: the best point seen (the start included) and its loss.
+
+  Example:
+    >>> a, l = descend_best(lambda x: jnp.sum((x - 1.0) ** 2), jnp.zeros(2), 200, 0.1)
+    >>> bool(l < 1e-4)
+    True
+  """
+  opt = optax.adam(optax.cosine_decay_schedule(lr, max(steps, 1)))
+  value_and_grad = jax.value_and_grad(loss)
+
+  def step(carry, _):
+    a, state, best_a, best_l = carry
+    l, g = value_and_grad(a)
+    better = l < best_l
+    best_a = jnp.where(better, a, best_a)
+    best_l = jnp.where(better, l, best_l)
+    upd, state = opt.update(g, state, a)
+    return (optax.apply_updates(a, upd), state, best_a, best_l), None
+
+  inf = jnp.asarray(jnp.inf, a0.dtype)
+  (a, _, best_a, best_l), _ = lax.scan(step, (a0, opt.init(a0), a0, inf), None, length=steps)
+  l = loss(a)
+  better = l < best_l
+  return jnp.where(better, a, best_a), jnp.where(better, l, best_l)
+
+
+def newton_polish(loss, a, steps: int) -> tuple[jax.Array, jax.Array]:
+  """``steps`` safeguarded Newton steps on ``loss`` from ``a``, never worse than ``a``.
+
+  Gradient and Hessian (central differences of the exact gradient, step
+  ``eps**(1/3)``) come from one vmapped gradient at ``a`` and ``a +- h e_j``; a step is
+  kept only where the Hessian is positive definite (finite Cholesky factor) and the
+  loss does not rise.  Meant for a few unknowns (the ``2 p`` QAOA angles).
+
+  Args:
+    loss: scalar function of an array shaped like ``a`` (jittable, differentiable).
+    a: the start (float; float64 polishes to about 1e-8 in the argument).
+    steps: Newton steps ``>= 0`` (static).
+
+  Returns:
+    ``(a, loss(a))`` after the steps.
+
+  Example:
+    >>> f = lambda x: jnp.sum(jnp.cosh(x - 0.5))
+    >>> a, l = newton_polish(f, jnp.zeros(2), 4)
+    >>> [round(float(v), 4) for v in a], round(float(l), 4)
+    ([0.5, 0.5], 2.0)
+  """
+  n = a.size
+  h = jnp.finfo(a.dtype).eps ** (1 / 3)
+  basis = jnp.eye(n, dtype=a.dtype).reshape((n,) + a.shape) * h
+  grads = jax.vmap(jax.grad(loss))
+
+  def step(carry, _):
+    x, fx = carry
+    g = grads(jnp.concatenate([x[None], x + basis, x - basis])).reshape(2 * n + 1, n)
+    hess = (g[1:n + 1] - g[n + 1:]) / (2 * h)
+    hess = (hess + hess.T) / 2
+    chol = jnp.linalg.cholesky(hess)  # NaN unless positive definite
+    new = x - jax.scipy.linalg.cho_solve((chol, True), g[0]).reshape(x.shape)
+    f_new = loss(new)
+    ok = jnp.all(jnp.isfinite(new)) & jnp.isfinite(f_new) & (f_new <= fx)
+    return (jnp.where(ok, new, x), jnp.where(ok, f_new, fx)), None
+
+  (a, fa), _ = lax.scan(step, (a, loss(a)), None, length=steps)
+  return a, fa

@@ -14,8 +14,17 @@ Conventions (PennyLane ``qaoa.maxcut``; see the README's "Conventions"):
 
 Every function handles ONE graph; batch with ``jax.vmap`` over ``(angles, graph)``
 (see :func:`jqmeta.graphs.stack`).  Layers run in ``lax.scan`` so compile time does
-not grow with ``p``.  Statevector dtype follows the angles: float32 angles give
-complex64, float64 angles (x64 enabled) give complex128.
+not grow with ``p``.
+
+Dtype rule (every method): the computation and the result take the ANGLES' dtype;
+the graph weights are cast to it.  float32 angles give float32 energies and a
+complex64 state, float64 angles (x64 enabled) float64 and complex128.  Integer angles
+become the default float; float16 and bfloat16 angles are refused with a ``TypeError``
+(the simulator's rounding would be far above what such a result could show).
+
+Derivatives: :func:`energy` supports reverse mode (``jax.grad``, ``jax.vjp``), forward
+mode (``jax.jvp``, ``jax.jacfwd``) and their compositions (``jax.hessian``), in the
+angles and the graph weights, on every method.
 
 This module checks arguments and memory budgets; the simulator itself lives in
 ``jqmeta._src`` (``statevector`` and its two cores ``wht_core`` / ``kron_core``, the cut
@@ -37,7 +46,6 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jqmeta import metrics
 from jqmeta._src import analytic, brute_force, cut, memory, statevector, validation
@@ -64,8 +72,6 @@ METHODS = validation.ENERGY_METHODS
 """The ``method`` names :func:`energy` accepts."""
 
 _MAX_BRUTE_FORCE_QUBITS = 40
-
-
 def energy(angles, graph: Graph, *, method: str = "statevector",
            memory_limit_bytes: Optional[int] = None) -> jax.Array:
   """QAOA energy ``<H_C>`` (negative expected cut weight).
@@ -74,14 +80,20 @@ def energy(angles, graph: Graph, *, method: str = "statevector",
     angles: ``(2, p)`` float, row 0 gammas, row 1 betas, any ``p >= 1``.
     graph: one ``Graph`` (``vmap`` for batches).
     method: ``"statevector"`` (exact, any weights and depth; default),
-      ``"analytic"`` (closed form, ``p == 1`` and unit weights only, O(E), any ``n``)
-      or ``"auto"`` (analytic when ``p == 1``, statevector otherwise; the caller
-      vouches that the graph is unweighted).
+      ``"analytic"`` (the exact closed form, ``p == 1`` only, any real weights, any
+      ``n``; see :func:`analytic_p1_energy`) or ``"auto"`` (analytic when ``p == 1``,
+      statevector otherwise; exact for every graph).
     memory_limit_bytes: optional byte budget for the statevector (see
       :func:`memory_limit`); larger problems raise ``ValueError`` before allocating.
 
   Returns:
-    scalar float (the angles' dtype).  Differentiable, jittable, vmappable.
+    scalar float (the angles' dtype; see the module's dtype rule).  Jittable,
+    vmappable, differentiable in forward and reverse mode (angles and weights).
+
+  Raises:
+    TypeError: float16/bfloat16 or non-real angles, or ``graph`` not a ``Graph``.
+    ValueError: bad shapes or method, ``p != 1`` with ``"analytic"``, or a statevector
+      over the memory budget.
 
   Example:
     >>> import jax.numpy as jnp, networkx as nx
@@ -145,11 +157,14 @@ def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> 
   return statevector.state(angles, graph)
 
 
-def cut_values(graph: Graph) -> jax.Array:
+def cut_values(graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> jax.Array:
   """Cut weight of every basis state.
 
   Args:
     graph: one ``Graph`` on ``N`` qubits.
+    memory_limit_bytes: optional byte budget (see :func:`memory_limit`); the ``2**N``
+      values (twice that while they are summed from the cut tables) must fit, else
+      ``ValueError`` before anything is allocated.
 
   Returns:
     ``(2**N,)`` real (the weights' dtype); entry ``z`` is the total weight of edges
@@ -162,29 +177,39 @@ def cut_values(graph: Graph) -> jax.Array:
     [0.0, 1.0, 1.0, 0.0]
   """
   validation.check_graph(graph)
+  N = graph.n_qubits
+  need = 2 * 2**N * jnp.dtype(graph.weights.dtype).itemsize
+  budget = memory.memory_limit(memory_limit_bytes)
+  if need > budget:
+    raise ValueError(f"cut_values on {N} qubits needs about {need / 2**30:.3g} GiB "
+                     f"(2**{N} cut values), over the memory limit of {budget / 2**30:.3g} GiB; "
+                     f"use fewer qubits or raise the limit (memory_limit_bytes=..., or "
+                     f"${MEMORY_LIMIT_ENV})")
   return cut.cut_diagonal(graph)
 
 
 def analytic_p1_energy(angles, graph: Graph) -> jax.Array:
-  """Closed-form p=1 energy for unweighted Max-Cut (Wang, Hadfield, Jiang, Rieffel 2018).
+  """Exact closed-form p=1 energy for weighted Max-Cut (any real weights, any ``n``).
 
-  Per edge ``(u, v)`` with ``d_u = deg(u) - 1``, ``d_v = deg(v) - 1`` and ``f``
-  triangles through the edge, in this library's sign convention (their gamma is
-  minus ours)::
+  Per edge, in this library's convention (derivation and citations in
+  :mod:`jqmeta._src.analytic`; ``w_uk = 0`` for non-edges)::
 
-    <cut_uv> = 1/2 - 1/4 sin(4b) sin(g) (cos^d_u(g) + cos^d_v(g))
-                   - 1/4 sin^2(2b) cos^(d_u + d_v - 2f)(g) (1 - cos^f(2g))
+    <Z_u Z_v> = 1/2 sin(4b) sin(g w_uv) [prod_(k != u,v) cos(g w_uk) + prod cos(g w_vk)]
+              + 1/2 sin^2(2b) [prod cos(g (w_uk - w_vk)) - prod cos(g (w_uk + w_vk))]
+    energy = -sum_(u,v) w_uv (1 - <Z_u Z_v>) / 2
 
-  Costs O(E); works for any number of nodes.  Valid only for unit edge weights:
-  with concrete inputs a weighted graph raises ``ValueError`` (under ``jit`` the
-  caller must ensure it).
+  Costs O(E N) (O(N^2) memory); when the graph's STATIC ``unweighted`` flag is set
+  (:func:`jqmeta.graphs.from_networkx` sets it when every weight is 1) the Wang,
+  Hadfield, Jiang, Rieffel (2018) unit-weight special case costs O(E).  Exact under
+  ``jit`` and ``vmap`` and for padded graphs; derivatives in the angles and the
+  weights are exact on both paths.
 
   Args:
-    angles: ``(2, 1)`` float.
-    graph: one unweighted ``Graph``.
+    angles: ``(2, 1)`` float32 or float64.
+    graph: one ``Graph``.
 
   Returns:
-    scalar float, equal to ``energy(angles, graph)`` up to rounding.
+    scalar float (the angles' dtype), equal to ``energy(angles, graph)`` up to rounding.
 
   Example:
     >>> import jax.numpy as jnp, networkx as nx
@@ -192,16 +217,16 @@ def analytic_p1_energy(angles, graph: Graph) -> jax.Array:
     >>> g = graphs.from_networkx(nx.cycle_graph(200))
     >>> float(analytic_p1_energy(jnp.zeros((2, 1)), g))
     -100.0
+    >>> G = nx.cycle_graph(5)
+    >>> nx.set_edge_attributes(G, 2.5, "weight")
+    >>> a = jnp.array([[0.4], [0.3]])
+    >>> round(float(jax.jit(analytic_p1_energy)(a, graphs.from_networkx(G))), 4)
+    -3.6016
   """
   angles = check_angles(angles)
   validation.check_graph(graph)
   if angles.shape[1] != 1:
     raise ValueError(f"the analytic formula is for p = 1, got angles of shape {angles.shape}")
-  if not validation.is_traced(graph.weights):
-    wn = np.asarray(graph.weights)[: int(graph.n_edges)]
-    if np.any(wn != 1.0):
-      raise ValueError("analytic_p1_energy needs an unweighted graph (all edge weights 1); "
-                       "use method='statevector' for weighted graphs")
   return analytic.p1_energy(angles, graph)
 
 

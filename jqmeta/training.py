@@ -41,25 +41,26 @@ import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
+import jax
 import networkx as nx
 import optax
 from tqdm import tqdm
 
 from jqmeta import graphs as graphs_lib
-from jqmeta import meta
+from jqmeta import meta, models
 from jqmeta._src import checkpoint, epoch as epoch_lib, torch_compat
 from jqmeta._src.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, RunState, load_checkpoint
 from jqmeta._src.epoch import FROZEN, TrainingDivergedError
 from jqmeta._src.torch_compat import (GROUPS, PLATEAU_EPS, PlateauState, learning_rates,
                                       set_learning_rates)
 from jqmeta._src.validation import (ENERGY_METHODS, check_choice, check_graph, check_int,
-                                    check_real)
+                                    check_path, check_real)
 from jqmeta.graphs import Graph
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainingDivergedError", "make_optimizer", "make_epoch_fn",
-    "make_val_fn", "fit", "load_checkpoint", "LAST_CHECKPOINT", "BEST_CHECKPOINT", "FROZEN",
-    "plateau_init", "plateau_update",
+    "make_val_fn", "fit", "load_checkpoint", "load_model", "LAST_CHECKPOINT",
+    "BEST_CHECKPOINT", "FROZEN", "plateau_init", "plateau_update",
     # from jqmeta._src.torch_compat
     "PlateauState", "learning_rates", "set_learning_rates", "GROUPS", "PLATEAU_EPS",
 ]
@@ -103,7 +104,7 @@ class TrainConfig:
     conv_tol: stop ("converged") when the mean training loss changes by at most this
       much between consecutive epochs (``>= 0``).
     method: energy method for Phase I, ``"statevector"``, ``"analytic"`` or ``"auto"``
-      (the analytic p=1 formula needs unweighted graphs).
+      (see :func:`jqmeta.qaoa.energy`; every method is exact for every graph).
 
   The four RMSprop fields configure the default optimizer only (``fit(optimizer=None)``).
 
@@ -488,3 +489,30 @@ def fit(model: nn.Module, variables, train_graphs, val_graphs,
   finally:
     bar.close()
   return _result(run)
+
+
+def load_model(path) -> tuple[nn.Module, dict]:
+  """The model a checkpoint was trained for, rebuilt from the file, and its variables.
+
+  The file records the model (name, variant, depth ``p``, options); it is rebuilt with
+  :func:`jqmeta.models.create` and must have exactly the stored signature, so a
+  corrected QFWP never comes back as the reference one.
+
+  Args:
+    path: a ``best.msgpack`` or ``last.msgpack`` written by :func:`fit` (any version).
+
+  Returns:
+    ``(model, variables)``: the Flax cell and the stored variables (JAX float32 arrays,
+    the structure of ``meta.init(model, key)``).
+
+  Raises:
+    FileNotFoundError / ValueError: no file, not a jqmeta checkpoint, or a module that
+    ``models.create`` cannot build (then use :func:`load_checkpoint` with the module).
+
+  Example:
+    >>> model, variables = load_model("runs/train/best.msgpack")  # doctest: +SKIP
+  """
+  path = check_path(path)
+  spec = checkpoint.stored_spec(checkpoint.read(path), path)
+  model = models.create(spec["name"], variant=spec["variant"], p=spec["p"], **spec["options"])
+  return model, load_checkpoint(path, meta.init(model, jax.random.key(0)), model=model)

@@ -60,7 +60,7 @@ def median_seconds(fn, repeats=REPEATS):
 # ## jqmeta
 #
 # Two energy methods: the exact statevector (`2^10` amplitudes per graph) and `method="auto"`,
-# which for `p = 1` uses the closed-form O(E) energy (valid for unweighted graphs, as here).
+# which for `p = 1` uses the exact closed-form energy (O(E) on these unweighted graphs).
 
 # %%
 def time_jqmeta(method, x64=False):
@@ -142,8 +142,9 @@ if qml is not None:
 #   single XLA program.
 #   PennyLane builds a tape and dispatches every gate, and every Hamiltonian term of the
 #   expectation, as separate torch operations, with autograd bookkeeping on top.
-# * **Analytic p=1** (`method="auto"`): for `p = 1` on unweighted graphs the energy has a closed
-#   form costing O(E) instead of O(2^n), so it does not grow exponentially with n at all.
+# * **Analytic p=1** (`method="auto"`): for `p = 1` the energy has a closed form costing O(E)
+#   on unit weights (O(E N) on any weights) instead of O(2^n), so it does not grow
+#   exponentially with n at all.
 
 # %%
 print(f"notebook ran in {time.perf_counter() - T_START:.1f} s")

@@ -406,28 +406,34 @@ def test_qk_reference_gate_has_zero_gradient():
 
 
 # --------------------------------------------------------------------------- #
-# vmap: batches equal one-by-one calls
+# vmap: every batch entry against PennyLane
 # --------------------------------------------------------------------------- #
-def test_vmap_named_circuits_equal_loop():
+def test_vmapped_named_circuits_match_pennylane():
   rng = np.random.default_rng(400)
   b, n = 5, 2
-  y = jnp.asarray(rng.normal(size=(b, n)), jnp.float32)
-  w = jnp.asarray(rng.normal(size=(b, 1, n)), jnp.float32)
-  batched = jax.jit(jax.vmap(circuits.qlstm_gate))(y, w)
-  loop = jnp.stack([circuits.qlstm_gate(y[i], w[i]) for i in range(b)])
-  np.testing.assert_allclose(np.asarray(batched), np.asarray(loop), atol=1e-6)
+  y = rng.normal(size=(b, n)).astype(np.float32)
+  w = rng.normal(size=(b, 1, n)).astype(np.float32)
+  batched = np.asarray(jax.jit(jax.vmap(circuits.qlstm_gate))(jnp.asarray(y), jnp.asarray(w)))
+  qlstm = _pl_qlstm(n)
+  for i in range(b):
+    ref = np.asarray(qlstm(pnp.array(y[i], dtype=np.float64), pnp.array(w[i], dtype=np.float64)))
+    np.testing.assert_allclose(batched[i], ref, atol=ATOL, rtol=0)
   # Shared weights (in_axes=None).
-  batched = jax.jit(jax.vmap(circuits.fwp_circuit, in_axes=(0, None)))(y, w[0])
-  loop = jnp.stack([circuits.fwp_circuit(y[i], w[0]) for i in range(b)])
-  np.testing.assert_allclose(np.asarray(batched), np.asarray(loop), atol=1e-6)
-  assert np.ptp(np.asarray(batched), axis=0).max() > 1e-3  # batch entries differ
+  batched = np.asarray(jax.jit(jax.vmap(circuits.fwp_circuit, in_axes=(0, None)))(
+      jnp.asarray(y), jnp.asarray(w[0])))
+  fwp = _pl_fwp(n)
+  for i in range(b):
+    ref = np.asarray(fwp(pnp.array(y[i], dtype=np.float64), pnp.array(w[0], dtype=np.float64)))
+    np.testing.assert_allclose(batched[i], ref, atol=ATOL, rtol=0)
+  assert np.ptp(batched, axis=0).max() > 1e-3  # batch entries differ
 
 
-def test_vmap_gates_equal_loop():
+def test_vmapped_gates_match_pennylane():
   rng = np.random.default_rng(401)
   b, n = 4, 3
-  states = jnp.stack([_run_jax(_prep_ops(rng, n), n) for _ in range(b)])
-  thetas = jnp.asarray(rng.normal(size=b), jnp.float32)
+  preps = [_prep_ops(rng, n) for _ in range(b)]
+  states = jnp.stack([_run_jax(ops, n) for ops in preps])
+  thetas = rng.normal(size=b).astype(np.float32)
 
   def circ(s, t):
     s = circuits.rx(s, t, 0)
@@ -436,11 +442,153 @@ def test_vmap_gates_equal_loop():
     s = circuits.cnot(circuits.hadamard(s, 1), 2, 0)
     return s, circuits.expval_z(s), circuits.prob_zero(s)
 
-  batched = jax.jit(jax.vmap(circ))(states, thetas)
-  for i in range(b):
-    one = circ(states[i], thetas[i])
-    for x, y in zip(batched, one):
-      np.testing.assert_allclose(np.asarray(x[i]), np.asarray(y), atol=1e-6)
+  state, ez, p0 = (np.asarray(x) for x in jax.jit(jax.vmap(circ))(states, jnp.asarray(thetas)))
+  for i, t in enumerate(thetas):
+    ops = preps[i] + [("RX", t, 0, False), ("RY", t, 1, True), ("RZ", 2 * t, 2, False),
+                      ("H", 1), ("CNOT", 2, 0)]
+    ref_state, ref_ez = _run_pl(ops, n)
+    np.testing.assert_allclose(state[i], ref_state, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(ez[i], ref_ez, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(p0[i], abs(ref_state[0]) ** 2, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- #
+# The published precision
+# --------------------------------------------------------------------------- #
+def _np_readouts(n, gates_, f32_coeffs):
+  """<Z_i> of H / RX / RY / CNOT ops on |0..0> by dense NumPy float64; rotation cos/sin of
+  the float32 angles are rounded to float32 if ``f32_coeffs`` (PennyLane default.qubit)."""
+  def trig(t):
+    h = np.float64(np.float32(t)) / 2
+    c, s = np.cos(h), np.sin(h)
+    return (float(np.float32(c)), float(np.float32(s))) if f32_coeffs else (c, s)
+  psi = np.zeros(2**n, complex)
+  psi[0] = 1
+  k = np.arange(2**n)
+  for op in gates_:
+    if op[0] == "CNOT":
+      c, t = op[1], op[2]
+      psi = psi[np.where((k >> (n - 1 - c)) & 1, k ^ (1 << (n - 1 - t)), k)]
+      continue
+    if op[0] == "H":
+      m = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    else:
+      c, s = trig(op[1])
+      m = np.array([[c, -1j * s], [-1j * s, c]]) if op[0] == "RX" else np.array([[c, -s], [s, c]])
+    w = op[-1]
+    psi = np.moveaxis(np.tensordot(m, psi.reshape((2,) * n), axes=([1], [w])), 0, w).reshape(-1)
+  bits = (k[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+  return (np.abs(psi) ** 2) @ (1 - 2 * bits)
+
+
+def _fwp_ops(e, fw):
+  n = len(e)
+  ops = [("H", i) for i in range(n)] + [("RY", e[i], i) for i in range(n)]
+  for layer in fw:
+    ops += [("CNOT", i, i + 1) for i in range(n - 1)] + [("RY", layer[i], i) for i in range(n)]
+  return ops
+
+
+def _qlstm_ops(y, w):
+  n = len(y)
+  ops = [("RX", y[i], i) for i in range(n)]
+  for layer in w:
+    ops += [("RX", layer[i], i) for i in range(n)]
+    ops += [("CNOT", 0, 1)] if n == 2 else [("CNOT", i, (i + 1) % n) for i in range(n)]
+  return ops
+
+
+@pytest.mark.parametrize("gate", ["RX", "RY", "RZ"])
+def test_round_coeffs_rotations_use_float32_cos_and_sin(gate):
+  """``round_coeffs=True`` on a complex128 state: the 2x2 matrix built from cos and sin of
+  theta/2 rounded to float32 (PennyLane default.qubit with a float32 parameter), adjoint
+  included; without it, float64 coefficients."""
+  rng = np.random.default_rng(600 + len(gate) + ord(gate[1]))
+  with enable_x64():
+    s0 = jnp.asarray(_run_pl(_prep_ops(rng, 2), 2)[0], jnp.complex128)
+    for theta in rng.uniform(-4, 4, 5).astype(np.float32):
+      for adjoint in (False, True):
+        t = -np.float64(theta) if adjoint else np.float64(theta)
+        c, sn = np.cos(t / 2), np.sin(t / 2)
+        c32, s32 = float(np.float32(c)), float(np.float32(sn))
+        mats = {"RX": lambda c, s: np.array([[c, -1j * s], [-1j * s, c]]),
+                "RY": lambda c, s: np.array([[c, -s], [s, c]]),
+                "RZ": lambda c, s: np.diag([c - 1j * s, c + 1j * s])}
+        fn = _JAX_ROT[gate]
+        for rc, (cc, ss) in [(True, (c32, s32)), (False, (c, sn))]:
+          out = np.asarray(fn(s0, jnp.float32(theta), 1, adjoint=adjoint, round_coeffs=rc))
+          ref = np.einsum("ij,ajb->aib", mats[gate](cc, ss), np.asarray(s0).reshape(2, 2, 1))
+          np.testing.assert_allclose(out, ref.reshape(-1), atol=1e-15, rtol=0)
+        assert np.abs(np.asarray(fn(s0, jnp.float32(theta), 1, round_coeffs=True)) -
+                      np.asarray(fn(s0, jnp.float32(theta), 1))).max() > 1e-10
+
+
+def test_published_circuits_match_a_float64_statevector_bit_for_bit():
+  """``precision="published"``: complex128 states, readouts rounded to float32; QFWP's
+  rotation coefficients rounded to float32 (PennyLane default.qubit with torch float32
+  tensors), QLSTM's kept in float64 (lightning.qubit).  The rounding is what matters:
+  float64 QFWP coefficients change most readouts."""
+  rng = np.random.default_rng(500)
+  fwp = jax.jit(jax.vmap(lambda e, f: circuits.fwp_circuit(e, f, precision="published")))
+  qlstm = jax.jit(jax.vmap(lambda y, w: circuits.qlstm_gate(y, w, precision="published")))
+  e = rng.uniform(-np.pi, np.pi, (100, 2)).astype(np.float32)
+  fw = rng.uniform(-np.pi, np.pi, (100, 1, 2)).astype(np.float32)
+  y = rng.uniform(-np.pi, np.pi, (50, 4)).astype(np.float32)
+  w = rng.uniform(0, 2 * np.pi, (50, 1, 4)).astype(np.float32)
+  z_fwp, z_qlstm = np.asarray(fwp(e, fw)), np.asarray(qlstm(y, w))
+  assert z_fwp.dtype == np.float32 and z_qlstm.dtype == np.float32
+  ref = np.array([_np_readouts(2, _fwp_ops(a, b), True) for a, b in zip(e, fw)])
+  np.testing.assert_array_equal(z_fwp, ref.astype(np.float32))
+  f64_coeffs = np.array([_np_readouts(2, _fwp_ops(a, b), False) for a, b in zip(e, fw)])
+  assert np.mean(z_fwp != f64_coeffs.astype(np.float32)) > 0.3
+  ref = np.array([_np_readouts(4, _qlstm_ops(a, b), False) for a, b in zip(y, w)])
+  np.testing.assert_array_equal(z_qlstm, ref.astype(np.float32))
+  # The published QK-LSTM gate (lightning.qubit, float64 coefficients) reads exactly 1.
+  z_qk = jax.jit(jax.vmap(lambda v: circuits.qk_reference_gate(v, precision="published")))(y)
+  np.testing.assert_array_equal(np.asarray(z_qk), 1.0)
+
+
+def test_published_fwp_circuit_is_pennylane_with_float32_torch_parameters():
+  """Against PennyLane default.qubit itself fed float32 torch tensors: the readouts agree to
+  one float32 ulp (torch's float32 cos/sin are not always correctly rounded)."""
+  torch = pytest.importorskip("torch")
+  dev = qml.device("default.qubit", wires=2)
+
+  @qml.qnode(dev, interface="torch")
+  def circuit(e, f):
+    for i in range(2):
+      qml.Hadamard(wires=i)
+    for i in range(2):
+      qml.RY(e[i], wires=i)
+    qml.CNOT(wires=[0, 1])
+    for i in range(2):
+      qml.RY(f[i], wires=i)
+    return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+
+  rng = np.random.default_rng(501)
+  e = rng.uniform(-np.pi, np.pi, (40, 2)).astype(np.float32)
+  f = rng.uniform(-np.pi, np.pi, (40, 1, 2)).astype(np.float32)
+  z = np.asarray(jax.jit(jax.vmap(lambda a, b: circuits.fwp_circuit(a, b, precision="published")))(e, f))
+  ref = np.array([[float(v) for v in circuit(torch.tensor(a), torch.tensor(b[0]))]
+                  for a, b in zip(e, f)]).astype(np.float32)
+  np.testing.assert_allclose(z, ref, atol=1.2e-7, rtol=0)
+  assert np.mean(z == ref) > 0.8
+
+
+@pytest.mark.parametrize("name", ["qlstm", "fwp"])
+def test_published_circuit_gradients_match_pennylane(name):
+  n, layers = (4, 1) if name == "qlstm" else (2, 1)
+  fn = {"qlstm": circuits.qlstm_gate, "fwp": circuits.fwp_circuit}[name]
+  pl = {"qlstm": _pl_qlstm, "fwp": _pl_fwp}[name](n)
+  x, w = (_qlstm_inputs if name == "qlstm" else _fwp_inputs)(n, layers)
+  w = w.reshape(layers, n)
+  val, grads = _jit_value_and_grad(lambda a, b: fn(a, b, precision="published"), 2)(x, w)
+  ref_val, ref_grads = _pl_value_and_grad(pl, x, w)
+  assert val.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+  np.testing.assert_allclose(val, ref_val, atol=3e-7, rtol=0)
+  for g, r in zip(grads, ref_grads):
+    assert np.max(np.abs(r)) > 1e-3
+    np.testing.assert_allclose(g, r.reshape(g.shape), atol=1e-6, rtol=0)
 
 
 # --------------------------------------------------------------------------- #
@@ -476,6 +624,11 @@ BAD_INPUTS = [
      r"fast_weights must have shape \(L, 2\)"),
     ("fwp e not 1-D", lambda: circuits.fwp_circuit(jnp.ones((1, 2)), jnp.ones((1, 2))),
      r"e must be a non-empty 1-D"),
+    ("unknown precision", lambda: circuits.fwp_circuit(jnp.ones(2), jnp.ones((1, 2)),
+                                                       precision="float64"),
+     r"precision must be one of \('float32', 'published'\)"),
+    ("precision of qk gate", lambda: circuits.qk_reference_gate(jnp.ones(2), precision=None),
+     r"precision must be one of"),
 ]
 
 

@@ -118,3 +118,46 @@ def test_bad_stack():
   b = graphs.stack([graphs.from_networkx(nx.path_graph(3))])
   with pytest.raises(ValueError, match="unbatched"):
     graphs.stack([b])
+
+
+def test_unweighted_flag_from_networkx_and_stack():
+  G1 = nx.Graph([(0, 1, {"weight": 1.0}), (1, 2)])  # explicit 1.0 counts as unit
+  unit = [graphs.from_networkx(G) for G in (nx.cycle_graph(4), G1, nx.empty_graph(3))]
+  weighted = graphs.from_networkx(random_graph(1, 5, weighted=True))
+  assert all(g.unweighted for g in unit) and not weighted.unweighted
+  assert graphs.from_networkx(nx.cycle_graph(4), n_qubits=7, max_edges=9).unweighted
+  assert graphs.stack(unit).unweighted
+  assert not graphs.stack(unit + [weighted]).unweighted
+  assert all(g.unweighted for g in graphs.unstack(graphs.stack(unit)))
+
+
+def test_unweighted_flag_replace_astype_and_pytree():
+  g = graphs.from_networkx(nx.cycle_graph(5))
+  assert g.astype(jnp.float16).unweighted  # a cast keeps 0 and 1 exact
+  for field in ("weights", "edges", "triangles", "degrees", "n_edges"):
+    assert not g.replace(**{field: getattr(g, field)}).unweighted, field
+  assert g.replace(n_nodes=g.n_nodes).unweighted
+  leaves, treedef = jax.tree.flatten(g)
+  assert len(leaves) == 6  # static, not a leaf
+  assert jax.tree.unflatten(treedef, leaves).unweighted
+  assert treedef != jax.tree.structure(g.replace(unweighted=False))
+  # Unflattening with tracers (jit) and cotangent trees (float0 counts) is not checked.
+  assert jax.jit(lambda g: g)(g).unweighted
+  ct = jax.grad(lambda g: jnp.sum(g.weights * 3.0), allow_int=True)(g)
+  assert ct.unweighted and float(ct.weights[0]) == 3.0
+
+
+def test_unweighted_flag_is_verified_on_concrete_weights():
+  g = graphs.from_networkx(nx.cycle_graph(4), max_edges=6)
+  with pytest.raises(ValueError, match="weight 2.5"):
+    g.replace(weights=g.weights.at[0].set(2.5), unweighted=True)
+  with pytest.raises(ValueError, match="padding row"):
+    g.replace(weights=g.weights.at[5].set(1.0), unweighted=True)
+  with pytest.raises(ValueError, match="unweighted=True"):
+    jax.tree.map(lambda x: x * 2 if x.dtype == g.weights.dtype else x, g)
+  with pytest.raises(TypeError, match="bool"):
+    g.replace(unweighted="yes")
+  ok = graphs.Graph(**{f: np.asarray(getattr(g, f)) for f in
+                       ("edges", "weights", "triangles", "degrees", "n_nodes", "n_edges")},
+                    n_qubits=4, unweighted=True)  # numpy arrays are checked too, and pass
+  assert ok.unweighted

@@ -668,3 +668,154 @@ def test_pth_round_trip_and_refusals(tmp_path):
   (tmp_path / "junk.pth").write_bytes(b"garbage")
   with pytest.raises(ValueError):
     io.read_state_dict(tmp_path / "junk.pth")
+
+
+# ----------------------------------------------------------------------------
+# torch -> Flax mapping on synthetic published-layout checkpoints (runs everywhere).
+# ----------------------------------------------------------------------------
+
+
+def _torch_modules(torch):
+  """Modules with the published key layout, and their forward written independently."""
+  nn = torch.nn
+
+  class LSTMNet(nn.Module):  # keys lstm.{weight,bias}_{ih,hh}_l0
+    def __init__(self):
+      super().__init__()
+      self.lstm = nn.LSTM(3, 2)
+
+    def step(self, h, c, x):
+      _, (h, c) = self.lstm(x[None, None], (h[None, None], c[None, None]))
+      return h[0, 0], c[0, 0], h[0, 0]
+
+  class QKGates(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.clayer_in, self.clayer_out = nn.Linear(6, 4), nn.Linear(4, 3)
+
+  class QKNet(nn.Module):  # keys lstm.clayer_{in,out}.*, mapping.*
+    def __init__(self):
+      super().__init__()
+      self.lstm, self.mapping = QKGates(), nn.Linear(3, 2)
+
+    def step(self, h, c, x):
+      # The published gate circuit is U(a)^dagger U(a): every <Z_i> readout is 1, so the
+      # four gates share the pre-activation clayer_out(1, 1, 1, 1).
+      pre = self.lstm.clayer_out(torch.ones(4))
+      c = torch.sigmoid(pre) * c + torch.sigmoid(pre) * torch.tanh(pre)
+      h = torch.sigmoid(pre) * torch.tanh(c)
+      return h, c, self.mapping(h)
+
+  class FWPLayers(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.input_encoder, self.slow_program_encoder = nn.Linear(3, 2), nn.Linear(3, 2)
+      self.slow_program_layer_idx, self.slow_program_qubit_idx = nn.Linear(2, 1), nn.Linear(2, 2)
+      self.post_mapping = nn.Linear(2, 2)
+
+  class FWPHolder(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.fwp_cell = FWPLayers()
+
+  class FWPNet(nn.Module):  # keys fwp.fwp_cell.*
+    def __init__(self):
+      super().__init__()
+      self.fwp = FWPHolder()
+
+    def step(self, fast, x):
+      m = self.fwp.fwp_cell
+      e, r = m.input_encoder(x), m.slow_program_encoder(x)
+      fast = torch.outer(m.slow_program_layer_idx(r), m.slow_program_qubit_idx(r))  # reset
+      ry = lambda t: torch.stack([torch.stack([torch.cos(t / 2), -torch.sin(t / 2)]),
+                                  torch.stack([torch.sin(t / 2), torch.cos(t / 2)])])
+      had = torch.tensor([[1.0, 1.0], [1.0, -1.0]]) / 2 ** 0.5
+      cnot = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
+      psi = torch.tensor([1.0, 0.0, 0.0, 0.0])  # |q0 q1>, wire 0 the high bit; all real
+      psi = torch.kron(had, had) @ psi
+      psi = torch.kron(ry(e[0]), ry(e[1])) @ psi
+      psi = torch.kron(ry(fast[0, 0]), ry(fast[0, 1])) @ (cnot @ psi)
+      z = torch.stack([psi @ (torch.tensor([1.0, 1, -1, -1]) * psi),
+                       psi @ (torch.tensor([1.0, -1, 1, -1]) * psi)])
+      return fast, m.post_mapping(z)
+
+  return {"lstm": LSTMNet, "qk_lstm": QKNet, "qfwp": FWPNet}
+
+
+@pytest.mark.parametrize("name, filename", [("lstm", "best_LSTM_model_synthetic.pth"),
+                                            ("qk_lstm", "best_QK_model_synthetic.pth"),
+                                            ("qfwp", "best_FWP_model_synthetic.pth")])
+def test_synthetic_torch_checkpoint_maps_onto_the_flax_cell(name, filename, tmp_path):
+  torch = pytest.importorskip("torch", reason="torch is needed to write .pth checkpoints")
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+  from jqmeta import models  # pylint: disable=import-outside-toplevel
+  torch.manual_seed(7)
+  net = _torch_modules(torch)[name]()
+  with torch.no_grad():  # weights well away from PyTorch's small default init
+    for p in net.parameters():
+      p.uniform_(-1.5, 1.5)
+  torch.save(net.state_dict(), tmp_path / filename)
+  model, variables = io.load_reference_checkpoint(tmp_path / filename)
+  assert (type(model), model.variant, model.p) == (type(models.create(name)), "reference", 1)
+  rng = np.random.default_rng(3)
+  for _ in range(4):
+    x = rng.uniform(-2, 2, 3).astype(np.float32)
+    t = lambda a: torch.from_numpy(np.asarray(a, np.float32))
+    with torch.no_grad():
+      if name == "qfwp":
+        fast = rng.uniform(-1, 1, (1, 2)).astype(np.float32)  # reset by the reference cell
+        want_state, want = net.step(t(fast), t(x))
+        carry, got = model.apply(variables, models.FWPCarry(jnp.asarray(fast)), jnp.asarray(x))
+        got_state = [carry.fast]
+        want_state = [want_state]
+      else:
+        h, c = (rng.uniform(-1, 1, model.initial_carry().h.shape).astype(np.float32)
+                for _ in range(2))
+        wh, wc, want = net.step(t(h), t(c), t(x))
+        carry, got = model.apply(variables, models.LSTMCarry(jnp.asarray(h), jnp.asarray(c)),
+                                 jnp.asarray(x))
+        got_state, want_state = [carry.h, carry.c], [wh, wc]
+    np.testing.assert_allclose(np.asarray(got), want.numpy(), rtol=0, atol=2e-6)
+    for g, w in zip(got_state, want_state):
+      np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=0, atol=2e-6)
+
+
+def test_load_reference_checkpoint_refuses_a_name_the_file_contradicts(tmp_path):
+  lstm = {f"lstm.{k}_l0": np.zeros(s, np.float32) for k, s in
+          {"weight_ih": (8, 3), "weight_hh": (8, 2), "bias_ih": (8,), "bias_hh": (8,)}.items()}
+  np.savez(tmp_path / "best_LSTM_model.npz", **lstm)
+  with pytest.raises(ValueError, match="holds a published lstm checkpoint, not qfwp"):
+    io.load_reference_checkpoint(tmp_path / "best_LSTM_model.npz", name="qfwp")
+  shapes = {"lstm.clayer_in": (4, 6), "lstm.clayer_out": (3, 4), "mapping": (2, 3)}
+  vqc = {f"{k}.{p}": np.zeros(s if p == "weight" else s[:1], np.float32)
+         for k, s in shapes.items() for p in ("weight", "bias")}
+  np.savez(tmp_path / "best_QK_model.npz", **vqc)
+  with pytest.raises(ValueError, match="holds a published qk_lstm checkpoint, not qlstm"):
+    io.load_reference_checkpoint(tmp_path / "best_QK_model.npz", name="qlstm")
+  np.savez(tmp_path / "weights.npz", **vqc)  # the name says neither: name= decides
+  model, variables = io.load_reference_checkpoint(tmp_path / "weights.npz", name="qlstm")
+  assert model.gate == "vqc" and "circuit" in variables
+
+
+def test_reference_dir_from_the_environment(monkeypatch, tmp_path):
+  monkeypatch.setenv(io.REFERENCE_DIR_ENV, str(tmp_path / "my-reference"))
+  assert io.reference_dir() == tmp_path / "my-reference"
+  monkeypatch.setenv(io.REFERENCE_DIR_ENV, "")  # empty counts as unset
+  assert io.reference_dir() == REF
+
+
+def test_reference_dir_for_a_checkout_and_an_installed_package(tmp_path):
+  from jqmeta._src import published  # pylint: disable=import-outside-toplevel
+  checkout = tmp_path / "src" / "main"
+  (checkout / "jqmeta").mkdir(parents=True)
+  (checkout / "pyproject.toml").write_text('[project]\nname = "jqmeta"\n')
+  site = tmp_path / "venv" / "lib" / "site-packages"
+  (site / "jqmeta").mkdir(parents=True)
+  (site / "pyproject.toml").write_text('[project]\nname = "other"\n')  # not jqmeta's
+  cwd = tmp_path / "work" / "run"
+  find = published.find_reference_dir
+  assert find(checkout / "jqmeta", cwd, {}) == tmp_path / "src" / "shared" / "reference"
+  assert find(site / "jqmeta", cwd, {}) == tmp_path / "work" / "shared" / "reference"
+  env = {io.REFERENCE_DIR_ENV: str(tmp_path / "ref")}
+  assert find(site / "jqmeta", cwd, env) == tmp_path / "ref"

@@ -173,30 +173,30 @@ def test_kernel_features_and_gate():
   v = jnp.asarray(np.random.default_rng(51).uniform(-np.pi, np.pi, N_WIRES), jnp.float32)
   feats = _FEATS(v, refs)
   assert feats.shape == (N_REFS,) and feats.dtype == jnp.float32
-  loop = np.array([float(kernels.fidelity_kernel(v, r)) for r in refs])
-  np.testing.assert_allclose(np.asarray(feats), loop, atol=ATOL)
+  ref = np.array([_pl_kernel(np.asarray(v, np.float64), np.asarray(r, np.float64)) for r in refs])
+  np.testing.assert_allclose(np.asarray(feats), ref, atol=ATOL)
   gate = _GATE(v, refs, alphas, bias, jnp.tanh)
   assert gate.shape == (2,)
-  expect = np.tanh(loop @ np.asarray(alphas) + np.asarray(bias))
+  expect = np.tanh(ref @ np.asarray(alphas, np.float64) + np.asarray(bias, np.float64))
   np.testing.assert_allclose(np.asarray(gate), expect, atol=ATOL)
   # A reference equal to the input gives feature 1.
   feats = _FEATS(v, refs.at[1].set(v))
   np.testing.assert_allclose(float(feats[1]), 1.0, atol=ATOL)
 
 
-def test_vmap_over_inputs_equals_loop():
+def test_vmapped_kernel_gate_and_feature_map_match_pennylane():
   refs, alphas, bias = _gate_params(60)
   vs = jnp.asarray(np.random.default_rng(61).uniform(-np.pi, np.pi, (4, N_WIRES)), jnp.float32)
   batched = jax.jit(jax.vmap(kernels.kernel_gate, in_axes=(0, None, None, None, None)),
                     static_argnums=4)(vs, refs, alphas, bias, jnp.tanh)
   assert batched.shape == (4, 2)
-  loop = jnp.stack([_GATE(v, refs, alphas, bias, jnp.tanh) for v in vs])
-  np.testing.assert_allclose(np.asarray(batched), np.asarray(loop), atol=ATOL)
+  states = np.asarray(jax.jit(jax.vmap(kernels.feature_map))(vs))
+  for i, v in enumerate(np.asarray(vs, np.float64)):
+    k = np.array([_pl_kernel(v, np.asarray(r, np.float64)) for r in refs])
+    expect = np.tanh(k @ np.asarray(alphas, np.float64) + np.asarray(bias, np.float64))
+    np.testing.assert_allclose(np.asarray(batched[i]), expect, atol=ATOL)
+    np.testing.assert_allclose(states[i], _pl_feature_state(v), atol=ATOL, rtol=0)
   assert np.ptp(np.asarray(batched)) > 1e-3
-  states = jax.jit(jax.vmap(kernels.feature_map))(vs)
-  for i in range(len(vs)):
-    np.testing.assert_allclose(np.asarray(states[i]), np.asarray(kernels.feature_map(vs[i])),
-                               atol=ATOL)
 
 
 def test_corrected_gate_differs_from_reference_gate():

@@ -22,7 +22,7 @@ import pytest
 
 from jqmeta import graphs, parallel, qaoa
 
-CHILD_TIMEOUT_S = 240
+CHILD_TIMEOUT_S = 420  # a hang bound: the child compiles many programs on a shared CPU
 MULTIPROCESS_TIMEOUT_S = 150
 
 
@@ -136,6 +136,13 @@ def test_shard_batch_and_sharded_map_single_device():
   np.testing.assert_array_equal(square(jnp.arange(3.0), 2.0), [0.0, 2.0, 4.0])
   with pytest.raises(ValueError, match="in_axes"):
     parallel.sharded_map(lambda x: x, mesh, in_axes=(1,))(jnp.zeros(2))
+  # batch_size: each device maps over its slice in chunks; broadcast arguments still work.
+  chunked = parallel.sharded_map(lambda x, y: x * y + jnp.sum(x), mesh, in_axes=(0, None),
+                                 batch_size=2)
+  x = np.arange(10.0).reshape(5, 2)
+  np.testing.assert_array_equal(chunked(jnp.asarray(x), 3.0), x * 3 + x.sum(1, keepdims=True))
+  with pytest.raises(ValueError, match="batch_size"):
+    parallel.sharded_map(lambda x: x, mesh, batch_size=0)
   # Inside an outer jit and grad (placement is then left to XLA): the same numbers.
   batch = _small_batch()
   angles = jnp.full((3, 2, 1), 0.3)
@@ -163,7 +170,8 @@ def test_initialize_distributed_incomplete_settings(monkeypatch):
 EIGHT_DEVICES = """
 import jax, jax.numpy as jnp, networkx as nx, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from jqmeta import graphs, meta, models, parallel, qaoa
+from jqmeta import baselines, evaluation, graphs, meta, models, parallel, qaoa
+from jqmeta._src import memory
 
 assert len(jax.devices()) == 8, jax.devices()
 mesh = parallel.make_mesh()
@@ -236,6 +244,44 @@ with jax.enable_x64(True):
   e_pad = np.asarray(e_pad)
   np.testing.assert_allclose(e_pad[:13], e_ref[:13], rtol=0, atol=1e-7)
   np.testing.assert_array_equal(e_pad[13:], np.full(3, e_pad[12]))
+
+  # The memory budget applies per device: 16 graphs on 8 devices are 2 per device.
+  calls, real = [], memory.map_in_chunks
+  def spy(fn, xs, chunk):
+    calls.append((jax.tree.leaves(xs)[0].shape[0], chunk))
+    return real(fn, xs, chunk)
+  memory.map_in_chunks = spy
+  one = memory.graph_energy_bytes(batch16, 3, jnp.float64)
+  e_fit = parallel.batch_energy(angles16, batch16, mesh, memory_limit_bytes=2 * one)
+  assert calls == [], calls  # 2 per device fit: one vmap each, no chunks
+  e_one = parallel.batch_energy(angles16, batch16, mesh, memory_limit_bytes=one)
+  assert calls == [(2, 1)], calls  # each device's slice of 2, one graph at a time
+  for got in (e_fit, e_one):
+    np.testing.assert_allclose(got, e_ref, rtol=0, atol=1e-7)
+  try:
+    parallel.batch_energy(angles16, batch16, mesh, memory_limit_bytes=one // 2)
+    raise AssertionError("one graph over the budget was not refused")
+  except ValueError as err:
+    assert "memory limit" in str(err), err
+  memory.map_in_chunks = real
+
+  # evaluate_method and p1_optimum_batch on the mesh (13 graphs, padded to 16, chunked)
+  # equal the single-device run.
+  angles13, batch13 = rows(angles16, 13), rows(batch16, 13)
+  mc = jax.vmap(qaoa.max_cut)(batch13)
+  kw = dict(lr=0.05, steps=8, tol=1e-9, phase2_report_step=4)
+  ref = evaluation.evaluate_method(None, angles13, batch13, mc, **kw)
+  per = memory.graph_energy_bytes(batch13, 3, jnp.float64) + 4096
+  got = evaluation.evaluate_method(None, angles13, batch13, mc, mesh=mesh,
+                                   memory_limit_bytes=per, **kw)
+  for key in ("phase2_costs", "ratio_phase2", "rel_error_curve", "n_steps"):
+    assert got[key].shape == ref[key].shape, key
+    np.testing.assert_allclose(got[key], ref[key], rtol=0, atol=1e-9, err_msg=key)
+  search = dict(grid=4, steps=5, newton_steps=1, method="statevector")
+  a_ref, c_ref = baselines.p1_optimum_batch(batch13, **search)
+  a_m, c_m = baselines.p1_optimum_batch(batch13, mesh=mesh, **search)
+  assert c_m.shape == (13,) and a_m.shape == (13, 2, 1)
+  np.testing.assert_allclose(c_m, c_ref, rtol=0, atol=1e-9)
 print("EIGHT_DEVICES_OK")
 """
 

@@ -23,6 +23,37 @@ def _angles(seed, p, dtype=np.float32):
   return np.random.default_rng(1000 + seed).uniform(-np.pi, np.pi, (2, p)).astype(dtype)
 
 
+def _np_cut(G: nx.Graph) -> np.ndarray:
+  """Independent ``(2**n,)`` cut weights from the edge list (qubit 0 = MSB, G.nodes order)."""
+  n = G.number_of_nodes()
+  index = {v: i for i, v in enumerate(G.nodes)}
+  z = np.arange(2**n)
+  cut = np.zeros(2**n)
+  for u, v, w in G.edges(data="weight", default=1.0):
+    cut += w * (((z >> (n - 1 - index[u])) ^ (z >> (n - 1 - index[v]))) & 1)
+  return cut
+
+
+def _np_state(G: nx.Graph, angles, cut=None) -> np.ndarray:
+  """Independent dense complex128 QAOA state: phase exp(i gamma cut), then RX(2 beta) on
+  each qubit as a butterfly on that qubit's axis."""
+  n = G.number_of_nodes()
+  cut = _np_cut(G) if cut is None else cut
+  psi = np.full(2**n, 2.0**(-n / 2), complex)
+  for gamma, beta in zip(*np.asarray(angles, np.float64)):
+    psi = psi * np.exp(1j * gamma * cut)
+    c, s = np.cos(beta), -1j * np.sin(beta)
+    for q in range(n):
+      x = psi.reshape(2**q, 2, -1)
+      psi = np.stack([c * x[:, 0] + s * x[:, 1], s * x[:, 0] + c * x[:, 1]], axis=1).reshape(-1)
+  return psi
+
+
+def _np_energy(G: nx.Graph, angles, cut=None) -> float:
+  cut = _np_cut(G) if cut is None else cut
+  return -float(np.sum(np.abs(_np_state(G, angles, cut))**2 * cut))
+
+
 @pytest.mark.parametrize("seed,n,p,weighted", PARITY_CASES)
 def test_energy_and_grad_match_pennylane_complex64(seed, n, p, weighted):
   G = random_graph(seed, n, weighted=weighted)
@@ -71,8 +102,24 @@ def test_cut_values_and_expected_cut(seed, n):
     bit = {v: (int(z) >> (n - 1 - i)) & 1 for i, v in enumerate(nodes)}
     want = sum(d["weight"] for u, v, d in G.edges(data=True) if bit[u] != bit[v])
     assert cut[z] == pytest.approx(want, rel=1e-5)
-  a = jnp.asarray(_angles(seed, 2))
-  assert float(qaoa.expected_cut(a, g)) == -float(qaoa.energy(a, g))
+  a = _angles(seed, 2)
+  want = -_np_energy(G, a)  # sum_z |psi_z|^2 cut(z), independent dense NumPy state
+  for method in ("statevector", "auto"):
+    got = float(jax.jit(functools.partial(qaoa.expected_cut, method=method))(jnp.asarray(a), g))
+    assert abs(got - want) <= 1e-5 * max(1.0, want)
+
+
+def test_cut_values_memory_guard(monkeypatch):
+  g12 = graphs.from_networkx(nx.cycle_graph(12))
+  assert qaoa.cut_values(g12, memory_limit_bytes=2 * 2**12 * 4).shape == (2**12,)
+  with pytest.raises(ValueError, match="cut_values on 12 qubits.*memory limit"):
+    qaoa.cut_values(g12, memory_limit_bytes=2**12 * 4)
+  monkeypatch.setenv(qaoa.MEMORY_LIMIT_ENV, "1024")
+  with pytest.raises(ValueError, match="memory limit"):
+    qaoa.cut_values(g12)
+  monkeypatch.delenv(qaoa.MEMORY_LIMIT_ENV)
+  with pytest.raises(ValueError, match="memory limit"):  # 2**48 values: refused, not allocated
+    qaoa.cut_values(graphs.from_networkx(nx.path_graph(3), n_qubits=48))
 
 
 @pytest.mark.parametrize("seed,n,weighted", [(s, 2 + s % 11, s % 2 == 0) for s in range(12)])
@@ -121,10 +168,8 @@ def test_analytic_p1_scales_to_hundreds_of_nodes():
     qaoa.energy(a, g)  # the statevector path refuses 300 qubits before allocating
 
 
-def test_analytic_rejects_weighted_and_deep():
-  g = graphs.from_networkx(random_graph(1, 5, weighted=True))
-  with pytest.raises(ValueError, match="unweighted"):
-    qaoa.analytic_p1_energy(jnp.zeros((2, 1)), g)
+def test_analytic_rejects_deep():
+  # Weighted graphs are exact now (tests/test_analytic.py); only p = 1 has a closed form.
   with pytest.raises(ValueError, match="p = 1"):
     qaoa.analytic_p1_energy(jnp.zeros((2, 2)), graphs.from_networkx(nx.path_graph(3)))
 
@@ -387,3 +432,113 @@ def test_cos_sin_accuracy():
     c64, s64 = wht_core.cos_sin(jnp.asarray(ref))
     np.testing.assert_array_equal(np.asarray(c64), np.cos(ref))
     np.testing.assert_array_equal(np.asarray(s64), np.sin(ref))
+
+
+AD_CASES = [("wht", 2), ("kron", 2), ("analytic", 1)]
+
+
+def _energy_fn(kind, g):
+  """Energy of ``(angles, weights)`` by one exact core, or the analytic method."""
+  if kind == "analytic":
+    return lambda a, w: qaoa.energy(a, g.replace(weights=w), method="analytic")
+  return lambda a, w: statevector.energy(a, g.replace(weights=w), core=kind)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _all_derivatives(f, a, w, t):
+  """Every AD route to the derivatives of ``f(a, w)``, in one compiled program."""
+  fa, fw = lambda a: f(a, w), lambda w: f(a, w)
+  e, grad = jax.value_and_grad(fa)(a)
+  _, jvp = jax.jvp(fa, (a,), (t,))
+  return (e, grad, jax.grad(fa)(a), jax.jacfwd(fa)(a), jvp, jax.hessian(fa)(a),
+          jax.jacrev(jax.jacrev(fa))(a), jax.grad(fw)(w), jax.jacfwd(fw)(w))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _finite_differences(f, a, w, n_weights, eps=1e-5):
+  """Central differences of ``f`` and of its angle gradient in every angle and the first
+  ``n_weights`` weights, as one vmapped evaluation."""
+  da = eps * jnp.eye(a.size, dtype=a.dtype).reshape((a.size,) + a.shape)
+  dw = eps * jnp.eye(n_weights, w.size, dtype=w.dtype)
+  pa = jnp.concatenate([a + da, a - da, jnp.broadcast_to(a, (2 * n_weights,) + a.shape)])
+  pw = jnp.concatenate([jnp.broadcast_to(w, (2 * a.size,) + w.shape), w + dw, w - dw])
+  e, g = jax.vmap(jax.value_and_grad(f))(pa, pw)
+  k, m = a.size, n_weights
+  fd_a = (e[:k] - e[k:2 * k]) / (2 * eps)
+  fd_hess = ((g[:k] - g[k:2 * k]) / (2 * eps)).reshape(k, k).T
+  fd_w = (e[2 * k:2 * k + m] - e[2 * k + m:]) / (2 * eps)
+  return fd_a, fd_hess, fd_w
+
+
+@pytest.mark.parametrize("kind,p", AD_CASES)
+def test_forward_and_reverse_mode_agree(kind, p):
+  """grad, value_and_grad, jvp, jacfwd, hessian and jacrev(jacrev) in float64, in the angles
+  and the weights, against each other and central finite differences."""
+  G = random_graph(11, 6, weighted=True, p_edge=0.7)
+  with jax.enable_x64(True):
+    g = graphs.from_networkx(G)
+    a, w = jnp.asarray(_angles(11, p, np.float64)), g.weights
+    f = _energy_fn(kind, g)
+    t = jnp.asarray(np.random.default_rng(p).normal(size=a.shape))
+    e, grad, grad2, jf, jvp, hess, hess_rr, gw, jw = _all_derivatives(f, a, w, t)
+    for other in (grad2, jf):
+      np.testing.assert_allclose(np.asarray(other), np.asarray(grad), atol=1e-12)
+    assert abs(float(jvp) - float(jnp.vdot(grad, t))) < 1e-11
+    hess = np.asarray(hess).reshape(a.size, a.size)
+    np.testing.assert_allclose(np.asarray(hess_rr).reshape(a.size, a.size), hess, atol=1e-10)
+    np.testing.assert_allclose(hess, hess.T, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(jw), np.asarray(gw), atol=1e-12)
+    fd_a, fd_hess, fd_w = _finite_differences(f, a, w, 4)
+    np.testing.assert_allclose(np.asarray(grad).ravel(), np.asarray(fd_a), atol=1e-7)
+    np.testing.assert_allclose(hess, np.asarray(fd_hess), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(gw)[:4], np.asarray(fd_w), atol=1e-7)
+
+
+@pytest.mark.parametrize("method", qaoa.METHODS)
+def test_dtype_rule_every_method(method):
+  """The result has the angles' dtype whatever the weights' dtype; half precisions refused."""
+  G = random_graph(2, 5, weighted=True)
+  fn = jax.jit(functools.partial(qaoa.energy, method=method))
+  with jax.enable_x64(True):
+    g64 = graphs.from_networkx(G)
+    for g in (g64, g64.astype(jnp.float16)):
+      e = {dt: fn(jnp.asarray(_angles(2, 1, dt)), g) for dt in (np.float32, np.float64)}
+      assert e[np.float32].dtype == jnp.float32 and e[np.float64].dtype == jnp.float64
+      scale = max(1.0, abs(float(e[np.float64])))
+      assert abs(float(e[np.float32]) - float(e[np.float64])) < 1e-5 * scale
+    eager = qaoa.energy(jnp.asarray(_angles(2, 1, np.float32)), g64, method=method)
+    assert eager.dtype == jnp.float32
+    for half in ("float16", "bfloat16"):
+      bad = jnp.zeros((2, 1), half)
+      fns = [functools.partial(qaoa.energy, method=method), qaoa.state, qaoa.expected_cut,
+             qaoa.analytic_p1_energy, fn]
+      for fn in fns:
+        with pytest.raises(TypeError, match=half):
+          fn(bad, g64)
+
+
+def test_kron_core_above_wht_limit_matches_dense_numpy():
+  """n = 19 (the kron core) against an independent dense NumPy statevector, float64,
+  with finite-difference gradients in two angles and one weight."""
+  n = wht_core.WHT_MAX_QUBITS + 1
+  G = random_graph(19, n, weighted=True, p_edge=0.25)
+  a = _angles(19, 2, np.float64)
+  cut = _np_cut(G)
+  with jax.enable_x64(True):
+    g = graphs.from_networkx(G)
+    assert statevector.core_for(g, None) == "kron"
+    f = lambda a, w: qaoa.energy(a, g.replace(weights=w))
+    e, (ga, gw) = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))(jnp.asarray(a), g.weights)
+  want = _np_energy(G, a, cut)
+  assert abs(float(e) - want) <= 1e-10 * max(1.0, abs(want))
+  eps = 1e-5
+  for i, j in [(0, 0), (1, 1)]:
+    d = np.zeros_like(a)
+    d[i, j] = eps
+    fd = (_np_energy(G, a + d, cut) - _np_energy(G, a - d, cut)) / (2 * eps)
+    assert abs(float(ga[i, j]) - fd) < 1e-6 * max(1.0, abs(fd))
+  u, v = list(G.edges)[0]
+  index = {x: k for k, x in enumerate(G.nodes)}
+  flips = (((np.arange(2**n) >> (n - 1 - index[u])) ^ (np.arange(2**n) >> (n - 1 - index[v]))) & 1)
+  fd = (_np_energy(G, a, cut + eps * flips) - _np_energy(G, a, cut - eps * flips)) / (2 * eps)
+  assert abs(float(gw[0]) - fd) < 1e-6 * max(1.0, abs(fd))

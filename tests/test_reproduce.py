@@ -1,5 +1,6 @@
 """jqmeta.app (reproduce + CLI): the main job end to end (quick mode), train/evaluate
 commands, errors."""
+import csv
 import json
 import subprocess
 import sys
@@ -22,6 +23,18 @@ def quick_run(tmp_path_factory):
   return out
 
 
+def _max_cut(G: nx.Graph) -> float:
+  """Brute-force max cut over all 2^n assignments (numpy), independent of jqmeta."""
+  nodes = {v: i for i, v in enumerate(G.nodes)}
+  z = (np.arange(2 ** len(nodes))[:, None] >> np.arange(len(nodes))) & 1
+  cut = sum(z[:, nodes[u]] != z[:, nodes[v]] for u, v in G.edges)
+  return float(np.max(cut))
+
+
+def _cell(x) -> str:
+  return "-" if x is None else f"{x[0]:.3f} ± {x[1]:.3f}"
+
+
 def test_quick_reproduce_writes_every_artefact(quick_run):
   for name in ["summary.json", "table2.csv", "table3.csv", "figure8.png", "figure9.png",
                "report.md"]:
@@ -30,19 +43,91 @@ def test_quick_reproduce_writes_every_artefact(quick_run):
   assert sorted(s["table3"]) == sorted(METHODS) and sorted(s["table2"]) == sorted(METHODS)
   for method in METHODS:
     for n in ["10", "11", "12", "13", "14"]:
-      row = s["table3"][method][n]
-      assert (row["phase1"] is None) == (method == "random")
-      mean, std = row["phase2"]
-      assert 0.3 < mean <= 1.0 + 1e-6 and std >= 0
-      assert isinstance(s["table2"][method][n], int)
+      assert (s["table3"][method][n]["phase1"] is None) == (method == "random")
+      assert isinstance(s["table2"][method][n], int) and s["table2"][method][n] >= 0
   # The ceiling is a ceiling: no method beats the per-graph p=1 optimum after Phase I.
   for method in ["lstm", "qk_lstm", "qlstm", "qfwp", "fixed_angles"]:
     for n in ["10", "12", "14"]:
       assert s["table3"][method][n]["phase1"][0] <= s["table3"]["p1_optimum"][n]["phase1"][0] + 1e-3
+
+
+def test_quick_reproduce_ratios_per_graph(quick_run):
+  s = json.loads((quick_run / "summary.json").read_text())
+  per = s["per_graph"]
+  test_nx = paper.quick_subset(paper.default_dataset(0))["test_data"]
+  assert per["n"] == [G.number_of_nodes() for G in test_nx]
+  # uniformly random cut: half the edges, over the max cut (computed here)
+  random_cut = np.array([G.number_of_edges() / 2 / _max_cut(G) for G in test_nx])
+  np.testing.assert_allclose(per["random_cut"], random_cut, rtol=1e-9)
+  sizes = np.array(per["n"])
+  for method in METHODS:
+    rows = np.concatenate([sizes, sizes]) if method == "random" else sizes
+    for phase in ("phase1", "phase2"):
+      r = per[f"ratio_{phase}"][method]
+      if r is None:
+        assert method == "random" and phase == "phase1"
+        continue
+      r = np.array(r)
+      assert r.shape == rows.shape and np.all(r > 0) and np.all(r <= 1 + 1e-9), (method, phase)
+      for n in np.unique(rows):  # the tables are these numbers' mean and std per size
+        want = [r[rows == n].mean(), r[rows == n].std()]
+        np.testing.assert_allclose(s["table3"][method][str(n)][phase], want, rtol=1e-12)
+  # gamma = 0 gives the random cut, so the p=1 optimum is at least that on every graph;
+  # the fixed pair (fitted on the sparser, smaller training graphs) can be below it on a
+  # dense test graph, but not after Phase II has adapted it to the graph
+  for method, phase in (("p1_optimum", "phase1"), ("p1_optimum", "phase2"),
+                        ("fixed_angles", "phase2")):
+    assert np.all(np.array(per[f"ratio_{phase}"][method]) >= random_cut - 1e-6), (method, phase)
+
+
+def test_quick_reproduce_report_matches_the_summary(quick_run):
+  s = json.loads((quick_run / "summary.json").read_text())
   report = (quick_run / "report.md").read_text()
   assert "[0.82 ± 0.03]" in report and "fixed angle pair" in report and "wall time" in report
-  rows = (quick_run / "table3.csv").read_text().splitlines()
-  assert rows[0].startswith("n,method") and len(rows) == 1 + 5 * len(METHODS)
+  order = [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles",
+                       "p1_optimum")]
+  rows = {}
+  for line in report.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if len(cells) == 2 + len(order) and cells[1] in ("phase1", "phase2"):
+      rows[(cells[0], cells[1])] = [c.split(" [")[0] for c in cells[2:]]
+    elif len(cells) == 1 + len(order) and cells[0].isdigit():
+      rows[(cells[0], "table2")] = [c.split(" [")[0] for c in cells[1:]]
+  ns = sorted(s["table3"]["lstm"], key=int)
+  assert len(rows) == 3 * len(ns)
+  for n in ns:
+    for phase in ("phase1", "phase2"):
+      assert rows[(n, phase)] == [_cell(s["table3"][m][n][phase]) for m in order]
+    assert rows[(n, "table2")] == [str(s["table2"][m][n]) for m in order]
+  with open(quick_run / "table3.csv") as f:
+    csv_rows = list(csv.DictReader(f))
+  assert len(csv_rows) == len(ns) * len(METHODS)
+  for r in csv_rows:
+    want = s["table3"][r["method"]][r["n"]]
+    assert float(r["phase2_mean"]) == want["phase2"][0]
+    assert (r["phase1_mean"] == "") == (want["phase1"] is None)
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  from jqmeta.app import report  # pylint: disable=import-outside-toplevel
+  before = matplotlib.get_backend()
+  matplotlib.use("svg")  # stands for a notebook's inline backend
+  try:
+    curve = np.abs(np.random.default_rng(0).normal(size=(4, 6))) + 0.1
+    results = {"lstm": {"rel_error_curve": curve, "phase1_costs": -curve[:, :3]},
+               "random": {"rel_error_curve": curve, "phase1_costs": None}}
+    sizes = {m: np.array([6, 6, 7, 7]) for m in results}
+    summary = {"table2": {"lstm": {6: 3, 7: 4}, "random": {6: 2, 7: 5}}}
+    report.figure8(tmp_path / "f8.png", results, sizes, summary, phase1_steps=3)
+    paths = {"lstm": np.linspace(0, 0.5, 6).reshape(3, 2, 1)}
+    report.figure9(tmp_path / "f9.png", nx.cycle_graph(5), paths, np.full((2, 1), 0.3),
+                   np.full((2, 1), -0.3), resolution=9)
+    assert matplotlib.get_backend().lower() == "svg"
+  finally:
+    matplotlib.use(before)
+  for name in ("f8.png", "f9.png"):
+    assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_reproduce_checkpoints_resume_files(quick_run):
@@ -120,3 +205,23 @@ def test_console_script_help():
   assert r.returncode == 0
   for command in ["train", "evaluate", "reproduce", "info"]:
     assert command in r.stdout
+
+
+def test_run_validates_everything_before_any_work(tmp_path, monkeypatch):
+  from jqmeta.app import reproduce  # pylint: disable=import-outside-toplevel
+
+  def forbidden(*args, **kwargs):
+    raise AssertionError("work started before the arguments were validated")
+  monkeypatch.setattr(reproduce, "load_data", forbidden)
+  (tmp_path / "a_file").write_text("x")
+  cases = [(dict(epochs=-1), ValueError, "epochs must be >= 1"),
+           (dict(p=0), ValueError, "p must be >= 1"),
+           (dict(seed=-1), ValueError, "seed must be >= 0"),
+           (dict(variant="fixed"), ValueError, "variant must be one of"),
+           (dict(dataset=tmp_path / "missing.json"), FileNotFoundError, "no such file"),
+           (dict(out=tmp_path / "a_file"), ValueError, "is an existing file"),
+           (dict(out=tmp_path / "a_file" / "sub"), ValueError, "a_file is a file")]
+  for kwargs, error, match in cases:
+    with pytest.raises(error, match=match):
+      reproduce.run(**{"out": tmp_path / "new", **kwargs})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], kwargs

@@ -294,6 +294,40 @@ def test_minibatch_epoch_is_mean_of_per_graph_losses():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=4e-6)
 
 
+def _observed_improvement(costs) -> float:
+  """Verdon et al.'s meta-loss, written out: (1/T) sum_{t>=2} min(C_t - min_{j<t} C_j, 0)."""
+  costs = [float(c) for c in costs]
+  return sum(min(costs[t] - min(costs[:t]), 0.0) for t in range(1, len(costs))) / len(costs)
+
+
+def _observed_improvement_jnp(costs):
+  terms = [jnp.minimum(costs[t] - jnp.min(costs[:t]), 0.0) for t in range(1, costs.shape[0])]
+  return sum(terms) / costs.shape[0]
+
+
+def test_fit_minibatch_with_the_observed_improvement_loss():
+  config = training.TrainConfig(epochs=1, steps=3, batch_size=2, loss="observed_improvement",
+                                lr_sequence=2e-2, lr_mapping=2e-2)
+  variables = meta.init(MODEL, jax.random.key(1))  # its Phase I costs do not only rise
+  state0 = training.make_optimizer(config).init(variables)
+  _, _, losses = training.make_epoch_fn(MODEL, config)(variables, state0, TRAIN)
+  g = graphs.unstack(TRAIN)
+  costs = [np.asarray(meta.phase1(MODEL, variables, gi, 3)[1]) for gi in g[:2]]
+  first = (_observed_improvement(costs[0]) + _observed_improvement(costs[1])) / 2
+  assert first < -1e-3  # the loss is not trivially zero on these graphs
+  np.testing.assert_allclose(float(losses[0]), first, rtol=0, atol=1e-6)
+  # the second update sees the variables after the first: one RMSprop step on the mean
+  # loss of graphs 0 and 1 (gradient of the loss written out above)
+  grads = jax.grad(lambda v: sum(_observed_improvement_jnp(meta.phase1(MODEL, v, gi, 3)[1])
+                                 for gi in g[:2]) / 2)(variables)
+  after, _ = _apply_update(variables, state0, grads)
+  second = _observed_improvement(np.asarray(meta.phase1(MODEL, after, g[2], 3)[1]))
+  np.testing.assert_allclose(float(losses[1]), second, rtol=0, atol=2e-6)
+  result = training.fit(MODEL, variables, TRAIN, VAL, config, progress=False)
+  np.testing.assert_allclose(result.history[0]["train_loss"], (first + second) / 2, rtol=0,
+                             atol=2e-6)
+
+
 def test_minibatch_accepts_a_sharded_batch_axis():
   # Two virtual CPU devices need a fresh process (XLA reads the flag at start-up).
   child = textwrap.dedent(f"""
@@ -586,6 +620,91 @@ def test_nan_guard_keeps_checkpoints(tmp_path):
     training.fit(MODEL, VARIABLES, TRAIN, bad_val, REF_CONFIG, checkpoint_dir=tmp_path,
                  progress=False)
   assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == files
+
+
+def test_remove_stale_temps_keeps_files_of_live_writers(tmp_path, monkeypatch):
+  live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+  dead = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead.wait()
+  try:
+    host = fileio._host_tag()
+    names = {f".last.msgpack.{host}.{live.pid}.k1.tmp": True,  # another live process
+             f".last.msgpack.{host}.{os.getpid()}.k2.tmp": True,  # this process
+             f".best.msgpack.{host}.{dead.pid}.k3.tmp": False,  # its writer is gone
+             f".last.msgpack.otherhost.{dead.pid}.k4.tmp": True,  # cannot be checked
+             ".last.msgpack.abc123.tmp": False,  # jqmeta < 0.2.1 (no writer recorded)
+             ".notes.txt.abc.tmp": True}  # not a checkpoint's temp file
+    for name in names:
+      (tmp_path / name).write_bytes(b"partial")
+    fileio.remove_stale_temps(tmp_path, (training.LAST_CHECKPOINT, training.BEST_CHECKPOINT))
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, keep in names.items() if keep)
+  finally:
+    live.kill()
+    live.wait()
+  # a writer's temp file names its host and process
+  seen = []
+  monkeypatch.setattr(fileio.os, "replace", lambda src, dst: seen.append(src) or 1 / 0)
+  with pytest.raises(ZeroDivisionError):
+    fileio.atomic_write(tmp_path / "x.json", "{}")
+  assert os.path.basename(seen[0]).startswith(f".x.json.{fileio._host_tag()}.{os.getpid()}.")
+
+
+def _best_file(path: Path, model, variables, drop_spec: bool = False) -> Path:
+  """A best.msgpack of ``variables`` for ``model``, as fit writes it."""
+  run = checkpoint.RunState(epoch=1, variables=variables, opt_state=None, plateau=None,
+                            best_variables=variables, best_val=-1.0, best_epoch=1,
+                            bad_epochs=0, prev_train_loss=None, history=[], stopped="")
+  raw = serialization.msgpack_restore(checkpoint.best_payload(run, model))
+  if drop_spec:  # as written before the spec was stored
+    del raw["spec"]
+  path.write_bytes(serialization.msgpack_serialize(raw))
+  return path
+
+
+@pytest.mark.parametrize("drop_spec", [False, True])
+def test_a_checkpoint_never_loads_into_another_model(tmp_path, drop_spec):
+  corrected, reference = models.create("qfwp", variant="corrected"), models.create("qfwp")
+  v = meta.init(corrected, jax.random.key(5))
+  template = meta.init(reference, jax.random.key(0))
+  assert jax.tree.structure(v) == jax.tree.structure(template)  # the trees cannot tell
+  path = _best_file(tmp_path / "best.msgpack", corrected, v, drop_spec)
+  with pytest.raises(ValueError) as e:
+    training.load_checkpoint(path, template, model=reference)
+  message = str(e.value)
+  assert "\n" not in message and "another model" in message
+  assert "qfwp (variant 'corrected', p=1)" in message
+  assert "qfwp (variant 'reference', p=1)" in message
+  assert_identical(training.load_checkpoint(path, template, model=corrected), v)
+  model, loaded = training.load_model(path)
+  assert model == corrected and model.variant == "corrected"
+  assert_identical(loaded, v)
+  # depth and options are part of the model too
+  qk6 = models.create("qk_lstm", variant="corrected", n_refs=6)
+  path = _best_file(tmp_path / "qk.msgpack", qk6, meta.init(qk6, jax.random.key(1)), drop_spec)
+  qk4 = models.create("qk_lstm", variant="corrected")
+  with pytest.raises(ValueError, match=r"n_refs=6\) but the model is a qk_lstm \(variant "
+                     r"'corrected', p=1\)$"):
+    training.load_checkpoint(path, meta.init(qk4, jax.random.key(0)), model=qk4)
+  assert training.load_model(path)[0] == qk6
+  lstm2 = models.create("lstm", p=2)
+  path = _best_file(tmp_path / "lstm.msgpack", lstm2, meta.init(lstm2, jax.random.key(1)),
+                    drop_spec)
+  with pytest.raises(ValueError, match=r"lstm \(variant 'reference', p=2\) but the model is "
+                     r"a lstm \(variant 'reference', p=1\)"):
+    training.load_checkpoint(path, VARIABLES, model=MODEL)
+  assert training.load_model(path)[0] == lstm2
+
+
+def test_load_model_refuses_a_module_it_cannot_rebuild(tmp_path):
+  class Custom(models.LSTMCell):
+    pass
+
+  custom = Custom()
+  path = _best_file(tmp_path / "best.msgpack", custom, meta.init(custom, jax.random.key(0)))
+  with pytest.raises(ValueError, match="cannot rebuild"):
+    training.load_model(path)
+  loaded = training.load_checkpoint(path, VARIABLES, model=custom)  # with the module: fine
+  assert jax.tree.structure(loaded) == jax.tree.structure(VARIABLES)
 
 
 # --------------------------------------------------------------------------- stopping

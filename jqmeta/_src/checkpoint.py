@@ -9,8 +9,11 @@ atomically through :func:`jqmeta._src.fileio.atomic_write`:
   completed epoch (variables, optimizer state, plateau, best tracking, history), enough
   to resume bit for bit.
 
-Both carry ``format``, ``version``, the model signature (class and fields) and the tree
-signature (path, shape, dtype of every leaf of ``variables``).  Version 2 stores the
+Both carry ``format``, ``version``, the model signature (class and fields), the model
+spec (``{"name", "variant", "p", "options"}``, what :func:`jqmeta.models.create` rebuilds
+the model from; ``null`` for a module not built by it) and the tree signature (path,
+shape, dtype of every leaf of ``variables``).  Files written before the spec existed
+get it derived from their model signature (:func:`stored_spec`).  Version 2 stores the
 whole ``variables`` dict; version-1 files (``last``: ``"params"`` + ``"collections"``,
 tree signature of ``params`` only) still load with :func:`load_checkpoint` but cannot
 be resumed (their optimizer state covers ``params`` only).
@@ -23,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from typing import Any, NamedTuple, Optional
@@ -95,6 +99,91 @@ def model_signature(model) -> str:
   return json.dumps({"class": type(model).__name__, "fields": fields}, sort_keys=True)
 
 
+def _module_fields(model) -> dict[str, Any]:
+  return {k: getattr(model, k) for k in sorted(getattr(model, "__dataclass_fields__", {}))
+          if k not in ("parent", "name")}
+
+
+def _spec_matching(signature: str, variant, p, fields: dict) -> Optional[dict]:
+  """The ``models.create`` spec whose model has exactly ``signature``, else ``None``."""
+  from jqmeta import models  # pylint: disable=import-outside-toplevel  # models is above us
+  for name in models.MODEL_NAMES:
+    try:
+      base = models.create(name, variant=variant, p=p)
+      options = {k: int(v) for k, v in fields.items()
+                 if k not in ("p", "variant", "gate") and getattr(base, k, None) != v}
+      candidate = models.create(name, variant=variant, p=p, **options)
+    except (TypeError, ValueError):
+      continue
+    if model_signature(candidate) == signature:
+      return {"name": name, "variant": variant, "p": int(p), "options": options}
+  return None
+
+
+def model_spec(model) -> Optional[dict]:
+  """``{"name", "variant", "p", "options"}`` that ``models.create`` rebuilds ``model`` from.
+
+  Returns ``None`` for a module :func:`jqmeta.models.create` cannot build.
+
+  Example:
+    >>> from jqmeta import models
+    >>> model_spec(models.create("qk_lstm", variant="corrected", n_refs=6))
+    {'name': 'qk_lstm', 'variant': 'corrected', 'p': 1, 'options': {'n_refs': 6}}
+  """
+  fields = _module_fields(model)
+  return _spec_matching(model_signature(model), fields.get("variant"), fields.get("p"), fields)
+
+
+def spec_from_signature(signature: str) -> Optional[dict]:
+  """The spec of a stored model signature (checkpoints written before specs were stored)."""
+  try:
+    stored = json.loads(signature)
+    fields = {k: ast.literal_eval(v) for k, v in stored["fields"].items()}
+  except (TypeError, ValueError, KeyError, SyntaxError):
+    return None
+  return _spec_matching(signature, fields.get("variant"), fields.get("p"), fields)
+
+
+def describe(spec: Optional[dict], signature: str = "") -> str:
+  """``qfwp (variant 'corrected', p=1)``: a model as messages name it.
+
+  Example:
+    >>> describe({"name": "qk_lstm", "variant": "corrected", "p": 2, "options": {"n_refs": 6}})
+    "qk_lstm (variant 'corrected', p=2, n_refs=6)"
+  """
+  if spec is None:
+    return f"module {signature}"
+  extra = "".join(f", {k}={v}" for k, v in sorted(spec["options"].items()))
+  return f"{spec['name']} (variant {spec['variant']!r}, p={spec['p']}{extra})"
+
+
+def stored_spec(raw: dict, path="checkpoint") -> dict:
+  """The spec a decoded checkpoint was written for; ``ValueError`` if none can be known."""
+  spec = raw.get("spec")
+  spec = json.loads(spec) if isinstance(spec, str) else None
+  if spec is None:
+    spec = spec_from_signature(raw.get("model", ""))
+  if spec is None:
+    raise ValueError(f"{path} was written for a module that jqmeta.models.create cannot "
+                     f"rebuild ({raw.get('model')}); load it with load_checkpoint(path, "
+                     "template, model=model)")
+  return spec
+
+
+def model_mismatch(raw: dict, model) -> Optional[str]:
+  """``None`` if a decoded checkpoint was written for ``model``, else a phrase naming both."""
+  mine = model_signature(model)
+  if raw.get("model") == mine:
+    return None
+  theirs = raw.get("spec")
+  theirs = json.loads(theirs) if isinstance(theirs, str) else None
+  theirs = describe(theirs or spec_from_signature(raw.get("model", "")), raw.get("model", "?"))
+  ours = describe(model_spec(model), mine)
+  if theirs == ours:  # same name and settings, other fields (another jqmeta version)
+    theirs, ours = f"{theirs} {raw.get('model')}", f"{ours} {mine}"
+  return f"it holds a {theirs} but the model is a {ours}"
+
+
 def prepare_dir(directory) -> tuple[str, str]:
   """Creates ``directory``, removes a killed writer's temp files, returns (last, best) paths."""
   directory = os.fspath(check_path(directory, "checkpoint_dir"))
@@ -113,6 +202,7 @@ def last_payload(run: RunState, config: dict, model) -> bytes:
       "format": FORMAT, "version": VERSION, "kind": "last",
       "config": json.dumps(config, sort_keys=True),
       "model": model_signature(model),
+      "spec": json.dumps(model_spec(model)),
       "tree": tree_signature(run.variables),
       "epoch": run.epoch,
       "stopped": run.stopped,
@@ -134,6 +224,7 @@ def best_payload(run: RunState, model) -> bytes:
   payload = {
       "format": FORMAT, "version": VERSION, "kind": "best",
       "model": model_signature(model),
+      "spec": json.dumps(model_spec(model)),
       "tree": tree_signature(run.best_variables),
       "epoch": run.best_epoch,
       "val_loss": run.best_val,
@@ -174,7 +265,7 @@ def _stored_variables(raw: dict) -> dict:
   return raw["variables"]
 
 
-def load_checkpoint(path, variables_template) -> dict:
+def load_checkpoint(path, variables_template, *, model=None) -> dict:
   """Loads the variables stored in a checkpoint written by ``fit``.
 
   Args:
@@ -182,26 +273,35 @@ def load_checkpoint(path, variables_template) -> dict:
       latest variables) file, format version 1 or 2.
     variables_template: variables of the same model (e.g. ``meta.init(model, key)``);
       only its structure, shapes and dtypes are used.
+    model: the model the variables are for.  Pass it: the variables trees of different
+      models can be identical (QFWP reference and corrected, LSTM at other options),
+      and only the stored model signature tells them apart.  ``None`` checks the tree
+      only (older calls).  :func:`jqmeta.training.load_model` needs neither.
 
   Returns:
     the stored variables, ``{"params": ..., [other collections]}`` as JAX arrays.
 
   Raises:
     FileNotFoundError: ``path`` does not exist.
-    ValueError: not a jqmeta checkpoint, or its tree differs from the template's
-      (another model or depth).
+    ValueError: not a jqmeta checkpoint, written for another model (model, variant, p
+      or options; the message names both), or its tree differs from the template's.
 
   Example:
     >>> import jax
     >>> from jqmeta import meta, models
-    >>> template = meta.init(models.create("lstm"), jax.random.key(0))
-    >>> variables = load_checkpoint("runs/lstm/best.msgpack", template)  # doctest: +SKIP
+    >>> model = models.create("lstm")
+    >>> template = meta.init(model, jax.random.key(0))
+    >>> variables = load_checkpoint("runs/lstm/best.msgpack", template,  # doctest: +SKIP
+    ...                             model=model)
   """
   template = variables_template
   path = os.fspath(check_path(path))
   if not isinstance(template, dict) or "params" not in template:
     raise TypeError("variables_template must be a variables dict with a 'params' entry")
   raw = read(path)
+  mismatch = None if model is None else model_mismatch(raw, model)
+  if mismatch:
+    raise ValueError(f"{path} was written for another model: {mismatch}")
   expected = tree_signature(template["params"] if raw["version"] == 1 else template)
   if raw["tree"] != expected:
     raise ValueError(f"{path} holds parameters with a different structure than the "
@@ -237,9 +337,9 @@ def _check_resumable(path: str, raw: dict, model, config: dict, variables) -> No
     raise ValueError(f"{path} is a version-1 checkpoint (jqmeta < 0.2) and cannot be "
                      "resumed (its optimizer state covers 'params' only); load its weights "
                      "with load_checkpoint(path, template) and start a new fit from them")
-  if raw["model"] != model_signature(model):
-    raise ValueError(f"{path} was written for another model: {raw['model']} "
-                     f"(now {model_signature(model)})")
+  mismatch = model_mismatch(raw, model)
+  if mismatch:
+    raise ValueError(f"{path} was written for another model: {mismatch}")
   if raw["tree"] != tree_signature(variables):
     raise ValueError(f"{path} holds a different variables tree: {raw['tree']} "
                      f"(now {tree_signature(variables)})")

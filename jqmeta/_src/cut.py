@@ -5,7 +5,9 @@
 never stores the ``2**N`` diagonal: :func:`cut_tables` splits it exactly into three
 tables of at most ``2**(2N/3)`` entries whose broadcast sum (:func:`cut3`) is the
 diagonal, and the energy reductions (:func:`marginals`, :func:`cut_weighted_sum`,
-:func:`probs_energy`) contract against the tables.
+:func:`probs_energy`) contract against the tables.  :func:`adjoint_energy` gives the
+simulator cores' energies their derivative rule (forward and reverse mode from one
+adjoint gradient).
 
 Example:
   >>> import networkx as nx
@@ -17,11 +19,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 if TYPE_CHECKING:
   from jqmeta.graphs import Graph
@@ -165,3 +168,53 @@ def probs_energy(probs: jax.Array, T) -> jax.Array:
   m = marginals(probs)
   weighted = cut_weighted_sum(probs, T, m)
   return -weighted / jnp.vdot(m[0].reshape(-1), jnp.ones_like(m[0]).reshape(-1))
+
+
+def adjoint_energy(primal: Callable, fwd: Callable, bwd: Callable) -> Callable:
+  """A scalar energy ``primal(angles, T, real)`` differentiated by its adjoint gradient.
+
+  The result is a ``jax.custom_jvp``: its JVP rule evaluates the energy and the exact
+  gradient ``(g_angles, g_T)`` once (``fwd`` then ``bwd`` with cotangent 1) and returns
+  the tangent ``<g_angles, t_angles> + sum_i <g_T_i, t_T_i>``: the energy is a scalar,
+  so its JVP is a dot product with the gradient.  That map is linear in the tangents,
+  so JAX transposes it for reverse mode (``grad`` costs one ``fwd`` and one ``bwd``,
+  as a ``custom_vjp`` would), and ``jvp``/``jacfwd`` work too.  ``fwd`` and ``bwd`` are
+  plain JAX code, so the rule itself is differentiable (``hessian``, ``jacrev`` of
+  ``jacrev``).
+
+  Args:
+    primal: ``(angles (2, p), T (three tables), real (N,) bool) -> scalar``.
+    fwd: same arguments ``-> (energy, residuals)``.
+    bwd: ``(residuals, cotangent) -> (g_angles, g_T, None)``.
+
+  Returns:
+    The differentiable energy function (``primal``'s signature and docstring).
+
+  Example:
+    >>> e = lambda a, T, r: jnp.sum(a**2) + jnp.sum(T[0])
+    >>> fwd = lambda a, T, r: (e(a, T, r), (a, T))
+    >>> bwd = lambda res, e_bar: (2 * e_bar * res[0], (e_bar * jnp.ones_like(res[1][0]),
+    ...                                                0 * res[1][1], 0 * res[1][2]), None)
+    >>> f = adjoint_energy(e, fwd, bwd)
+    >>> T = (jnp.zeros((2, 2)),) * 3
+    >>> float(jax.jvp(lambda a: f(a, T, None), (jnp.ones((2, 1)),), (jnp.ones((2, 1)),))[1])
+    4.0
+    >>> float(jax.hessian(lambda a: f(a, T, None))(jnp.ones((2, 1)))[1, 0, 1, 0])
+    2.0
+  """
+  energy = jax.custom_jvp(primal)
+
+  def jvp(primals, tangents):
+    angles, T, real = primals
+    t_angles, t_T, _ = tangents
+    e, res = fwd(angles, T, real)
+    g_angles, g_T, _ = bwd(res, jnp.ones((), e.dtype))
+    # Symbolic-zero tangents (inputs not differentiated) add no term, so XLA drops the
+    # parts of ``bwd`` only they would use, as it did for the unused custom_vjp outputs.
+    pairs = [(g_angles, t_angles)] + list(zip(g_T, t_T))
+    dot = sum((jnp.vdot(g, t) for g, t in pairs if not isinstance(t, SymbolicZero)),
+              jnp.zeros((), e.dtype))
+    return e, dot.astype(e.dtype)
+
+  energy.defjvp(jvp, symbolic_zeros=True)
+  return energy

@@ -15,6 +15,10 @@ layer, a rotation layer, the CNOT chain), the feature map ``U(x)`` of the QK-LST
 (written once: the published gate circuit and the fidelity kernel both use it) and the
 normalised readout.
 
+Rotations take ``round_coeffs=True`` to evaluate ``cos(theta/2)``, ``sin(theta/2)`` in
+float32 (correctly rounded) for a complex128 state, as PennyLane ``default.qubit`` does
+for float32 torch parameters; the last section emulates float32 arithmetic in float64.
+
 Example:
   >>> s = cnot(hadamard(zero_state(2), 0), 0, 1)
   >>> [round(float(p), 4) for p in jnp.abs(s) ** 2]  # Bell state
@@ -29,6 +33,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jqmeta._src.precision import round_f32
 
 Gate = Callable[..., jax.Array]
 """A rotation ``gate(state, theta, wire, adjoint=False) -> state`` (:func:`rx` etc.)."""
@@ -148,39 +154,47 @@ def hadamard(state: jax.Array, wire: int) -> jax.Array:
   return apply_1q(state, h, wire, n)
 
 
-def _rotation(state: jax.Array, theta, wire: int, adjoint: bool,
-              matrix: Callable[[jax.Array, jnp.dtype], jax.Array]) -> jax.Array:
-  """Checks the arguments and applies the 2x2 ``matrix(t, dtype)`` with ``t = +-theta``."""
+def _rotation(state: jax.Array, theta, wire: int, adjoint: bool, round_coeffs: bool,
+              matrix: Callable[..., jax.Array]) -> jax.Array:
+  """Checks the arguments and applies the 2x2 ``matrix(t, dtype, rc)`` with ``t = +-theta``."""
   n = _n_wires(state)
   wire = _check_wire(wire, n)
   t = _check_angle(theta, state.dtype)
   t = -t if adjoint else t
-  return apply_1q(state, matrix(t, state.dtype), wire, n)
+  return apply_1q(state, matrix(t, state.dtype, bool(round_coeffs)), wire, n)
 
 
-def _half_angle(t: jax.Array, dtype) -> tuple[jax.Array, jax.Array]:
-  """``(cos(t/2), sin(t/2))`` in the state's complex dtype."""
-  return jnp.cos(t / 2).astype(dtype), jnp.sin(t / 2).astype(dtype)
+def _half_angle(t: jax.Array, dtype, round_coeffs: bool = False) -> tuple[jax.Array, ...]:
+  """``(cos(t/2), sin(t/2))`` in the state's complex dtype (rounded to float32 first)."""
+  c, s = jnp.cos(t / 2), jnp.sin(t / 2)
+  if round_coeffs:
+    c, s = round_f32(c), round_f32(s)
+  return c.astype(dtype), s.astype(dtype)
 
 
-def _rx_matrix(t: jax.Array, dtype) -> jax.Array:
-  c, s = _half_angle(t, dtype)
+def _rx_matrix(t: jax.Array, dtype, round_coeffs: bool = False) -> jax.Array:
+  c, s = _half_angle(t, dtype, round_coeffs)
   return jnp.stack([jnp.stack([c, -1j * s]), jnp.stack([-1j * s, c])])
 
 
-def _ry_matrix(t: jax.Array, dtype) -> jax.Array:
-  c, s = _half_angle(t, dtype)
+def _ry_matrix(t: jax.Array, dtype, round_coeffs: bool = False) -> jax.Array:
+  c, s = _half_angle(t, dtype, round_coeffs)
   return jnp.stack([jnp.stack([c, -s]), jnp.stack([s, c])])
 
 
-def _rz_matrix(t: jax.Array, dtype) -> jax.Array:
-  phase = jnp.exp(-0.5j * t.astype(dtype))
+def _rz_matrix(t: jax.Array, dtype, round_coeffs: bool = False) -> jax.Array:
+  if round_coeffs:  # PennyLane: exp(-0.5j * theta) in complex64, i.e. float32 cos, sin
+    c, s = _half_angle(t, dtype, True)
+    phase = c - 1j * s
+  else:
+    phase = jnp.exp(-0.5j * t.astype(dtype))
   zero = jnp.zeros((), dtype)
   # A dense 2x2 like the other gates: one compiled einsum per wire shape in eager mode.
   return jnp.stack([jnp.stack([phase, zero]), jnp.stack([zero, jnp.conj(phase)])])
 
 
-def rx(state: jax.Array, theta, wire: int, adjoint: bool = False) -> jax.Array:
+def rx(state: jax.Array, theta, wire: int, adjoint: bool = False, *,
+       round_coeffs: bool = False) -> jax.Array:
   """``RX(theta) = exp(-i theta X / 2)`` on ``wire`` (``RX(-theta)`` if ``adjoint``).
 
   Args:
@@ -188,6 +202,8 @@ def rx(state: jax.Array, theta, wire: int, adjoint: bool = False) -> jax.Array:
     theta: real scalar angle (JAX or Python float).
     wire: static int in ``[0, n)``.
     adjoint: apply the inverse gate.
+    round_coeffs: round ``cos(theta/2)``, ``sin(theta/2)`` to float32 first, as PennyLane
+      does for a float32 parameter (for complex128 states; see the module docstring).
 
   Returns:
     ``(2**n,)`` state of the same dtype.
@@ -196,36 +212,38 @@ def rx(state: jax.Array, theta, wire: int, adjoint: bool = False) -> jax.Array:
     >>> [round(float(z), 4) for z in expval_z(rx(zero_state(1), jnp.pi / 3, 0))]
     [0.5]
   """
-  return _rotation(state, theta, wire, adjoint, _rx_matrix)
+  return _rotation(state, theta, wire, adjoint, round_coeffs, _rx_matrix)
 
 
-def ry(state: jax.Array, theta, wire: int, adjoint: bool = False) -> jax.Array:
+def ry(state: jax.Array, theta, wire: int, adjoint: bool = False, *,
+       round_coeffs: bool = False) -> jax.Array:
   """``RY(theta) = exp(-i theta Y / 2)`` on ``wire`` (``RY(-theta)`` if ``adjoint``).
 
   Arguments and result as :func:`rx`: a ``(2**n,)`` complex ``state``, a real scalar
-  ``theta``, a static int ``wire`` in ``[0, n)``; returns the ``(2**n,)`` state of the
-  same dtype.
+  ``theta``, a static int ``wire`` in ``[0, n)``, ``round_coeffs``; returns the
+  ``(2**n,)`` state of the same dtype.
 
   Example:
     >>> [round(float(a.real), 4) for a in ry(zero_state(1), jnp.pi / 2, 0)]
     [0.7071, 0.7071]
   """
-  return _rotation(state, theta, wire, adjoint, _ry_matrix)
+  return _rotation(state, theta, wire, adjoint, round_coeffs, _ry_matrix)
 
 
-def rz(state: jax.Array, theta, wire: int, adjoint: bool = False) -> jax.Array:
+def rz(state: jax.Array, theta, wire: int, adjoint: bool = False, *,
+       round_coeffs: bool = False) -> jax.Array:
   """``RZ(theta) = diag(e^{-i theta/2}, e^{i theta/2})`` on ``wire`` (inverse if ``adjoint``).
 
-  Arguments and result as :func:`rx` (``adjoint`` applies ``RZ(-theta)``): a
-  ``(2**n,)`` complex ``state``, a real scalar ``theta``, a static int ``wire`` in
-  ``[0, n)``; returns the ``(2**n,)`` state of the same dtype.
+  Arguments and result as :func:`rx` (``adjoint`` applies ``RZ(-theta)``): a ``(2**n,)``
+  complex ``state``, a real scalar ``theta``, a static int ``wire`` in ``[0, n)``,
+  ``round_coeffs``; returns the ``(2**n,)`` state of the same dtype.
 
   Example:
     >>> a = rz(zero_state(1), jnp.pi, 0)
     >>> [round(float(a[0].imag), 4), round(float(a[1].imag), 4)]
     [-1.0, 0.0]
   """
-  return _rotation(state, theta, wire, adjoint, _rz_matrix)
+  return _rotation(state, theta, wire, adjoint, round_coeffs, _rz_matrix)
 
 
 def cnot(state: jax.Array, control: int, target: int) -> jax.Array:
@@ -272,7 +290,7 @@ def hadamard_layer(state: jax.Array, n: int) -> jax.Array:
 
 
 def rotation_layer(state: jax.Array, gate: Gate, angles: jax.Array,
-                   adjoint: bool = False) -> jax.Array:
+                   adjoint: bool = False, *, round_coeffs: bool = False) -> jax.Array:
   """``gate(angles[i])`` on wire ``i`` for every ``i`` (the gates commute).
 
   Args:
@@ -280,6 +298,7 @@ def rotation_layer(state: jax.Array, gate: Gate, angles: jax.Array,
     gate: :func:`rx`, :func:`ry` or :func:`rz`.
     angles: ``(n,)`` real angles.
     adjoint: apply every gate's inverse.
+    round_coeffs: passed to every gate (float32 coefficients, see :func:`rx`).
 
   Returns:
     ``(2**n,)`` state of the same dtype.
@@ -290,7 +309,7 @@ def rotation_layer(state: jax.Array, gate: Gate, angles: jax.Array,
     [1.0, -1.0]
   """
   for i in range(angles.shape[0]):
-    state = gate(state, angles[i], i, adjoint=adjoint)
+    state = gate(state, angles[i], i, adjoint=adjoint, round_coeffs=round_coeffs)
   return state
 
 
@@ -308,7 +327,8 @@ def cnot_chain(state: jax.Array, n: int, adjoint: bool = False) -> jax.Array:
   return state
 
 
-def feature_map_circuit(state: jax.Array, x: jax.Array, adjoint: bool = False) -> jax.Array:
+def feature_map_circuit(state: jax.Array, x: jax.Array, adjoint: bool = False, *,
+                        round_coeffs: bool = False) -> jax.Array:
   """The QK-LSTM feature map ``U(x)`` (or ``U(x)^dagger``) applied to ``state``.
 
   ``U(x)`` on ``n = len(x)`` wires is H on every wire, RZ(x_i), RY(x_i), the CNOT chain
@@ -319,6 +339,7 @@ def feature_map_circuit(state: jax.Array, x: jax.Array, adjoint: bool = False) -
     state: ``(2**n,)`` complex state.
     x: ``(n,)`` real angles.
     adjoint: apply ``U(x)^dagger``.
+    round_coeffs: float32 rotation coefficients (see :func:`rx`).
 
   Returns:
     ``(2**n,)`` state of the same dtype.
@@ -332,10 +353,10 @@ def feature_map_circuit(state: jax.Array, x: jax.Array, adjoint: bool = False) -
   n = x.shape[0]
   stages = [
       lambda s: hadamard_layer(s, n),
-      lambda s: rotation_layer(s, rz, x, adjoint),
-      lambda s: rotation_layer(s, ry, x, adjoint),
+      lambda s: rotation_layer(s, rz, x, adjoint, round_coeffs=round_coeffs),
+      lambda s: rotation_layer(s, ry, x, adjoint, round_coeffs=round_coeffs),
       lambda s: cnot_chain(s, n, adjoint),
-      lambda s: rotation_layer(s, rz, x, adjoint),
+      lambda s: rotation_layer(s, rz, x, adjoint, round_coeffs=round_coeffs),
   ]
   for stage in (reversed(stages) if adjoint else stages):
     state = stage(state)

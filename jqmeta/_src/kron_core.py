@@ -200,12 +200,11 @@ def _expectation(psi: jax.Array, T) -> jax.Array:
   return cut.probs_energy((jnp.real(psi)**2 + jnp.imag(psi)**2).reshape(cut.cut_shape(T)), T)
 
 
-@jax.custom_vjp
-def energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+def _energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
   """Energy of the state :func:`run` reaches; scalar in the angles' dtype.
 
-  Differentiable in ``angles`` and the tables ``T`` by the adjoint method (no per-layer
-  residuals).
+  Differentiable in ``angles`` and the tables ``T``, in forward and reverse mode, by
+  the adjoint method (no per-layer residuals; see :func:`jqmeta._src.cut.adjoint_energy`).
   """
   return _expectation(run(angles, T, real), T)
 
@@ -251,4 +250,4 @@ def _energy_bwd(res, e_bar):
   return e_bar * grad, T_bar, None
 
 
-energy.defvjp(_energy_fwd, _energy_bwd)
+energy = cut.adjoint_energy(_energy, _energy_fwd, _energy_bwd)

@@ -15,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,43 @@ from jqmeta import models
 from jqmeta._src.datasets import PathLike, UnsafePickleError
 from jqmeta._src.validation import check_path, existing_file
 from jqmeta.models import MODEL_NAMES
+
+
+REFERENCE_DIR_ENV = "JQMETA_REFERENCE_DIR"
+
+
+def _is_checkout(root: Path) -> bool:
+  """Whether ``root`` is a jqmeta source checkout (its ``pyproject.toml`` names jqmeta)."""
+  try:
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+  except OSError:
+    return False
+  return re.search(r'^name\s*=\s*"jqmeta"', text, re.M) is not None
+
+
+def find_reference_dir(package_dir: Path, cwd: Path,
+                       environ: Optional[Mapping[str, str]] = None) -> Path:
+  """The reference data folder for a package at ``package_dir`` run from ``cwd``.
+
+  In order: ``$JQMETA_REFERENCE_DIR`` if set (and not empty); else
+  ``<checkout>/../shared/reference`` when ``package_dir`` lies in a source checkout
+  (its parent holds the ``pyproject.toml`` of jqmeta: an editable install or a run
+  from the repository); else ``<cwd>/../shared/reference`` (an installed package, run
+  from the checkout).
+
+  Example:
+    >>> find_reference_dir(Path("/site-packages/jqmeta"), Path("/work/main"), {})
+    PosixPath('/work/shared/reference')
+    >>> find_reference_dir(Path("/x"), Path("/y"), {"JQMETA_REFERENCE_DIR": "/data/ref"})
+    PosixPath('/data/ref')
+  """
+  environ = os.environ if environ is None else environ
+  chosen = environ.get(REFERENCE_DIR_ENV, "").strip()
+  if chosen:
+    return Path(chosen).expanduser().absolute()
+  root = Path(package_dir).parent
+  base = root if _is_checkout(root) else Path(cwd)
+  return base.parent / "shared" / "reference"
 
 
 class TorchUnavailableError(ImportError):
@@ -253,6 +291,25 @@ def to_flax_params(state_dict: Mapping[str, np.ndarray], name: str) -> dict[str,
   return params
 
 
+def _checked_name(sd: Mapping[str, np.ndarray], path: Path, name: str | None) -> str:
+  """The model of a published state dict; a given ``name`` must agree with the file."""
+  if name is None:
+    return infer_model_name(sd.keys(), filename=path.name)
+  if name not in MODEL_NAMES:
+    raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+  try:
+    inferred = infer_model_name(sd.keys(), filename=path.name)
+  except ValueError:
+    if frozenset(sd) != _VQC_KEYS:
+      raise
+    inferred = None  # QK-LSTM/QLSTM weights and a file name that says neither
+  allowed = ("qk_lstm", "qlstm") if inferred is None else (inferred,)
+  if name not in allowed:
+    holds = "QK-LSTM or QLSTM" if inferred is None else inferred
+    raise ValueError(f"{path.name} holds a published {holds} checkpoint, not {name}")
+  return name
+
+
 def load_reference_checkpoint(path: PathLike, *, key=None, name: str | None = None):
   """Loads a published checkpoint (``.pth`` or its ``.npz`` twin) as a Flax cell.
 
@@ -268,11 +325,18 @@ def load_reference_checkpoint(path: PathLike, *, key=None, name: str | None = No
   Args:
     path: checkpoint file.
     key: PRNG key for the QLSTM circuit weights (ignored by the other models).
-    name: override the inferred model name.
+    name: the model the file must hold: checked against the keys and the file name
+      (a mismatch raises); it decides only between QK-LSTM and QLSTM when the file
+      name says neither.
 
   Returns:
-    ``(model, variables)``: the reference cell and ``{"params": ...}`` (plus
-    ``"circuit"`` for QLSTM), ready for ``meta.phase1(model, variables, graph)``.
+    ``(model, variables)``: the reference cell at ``p = 1`` (the published models) and
+    ``{"params": ...}`` (plus ``"circuit"`` for QLSTM), ready for
+    ``meta.phase1(model, variables, graph)``.
+
+  Raises:
+    ValueError: unknown key set, ambiguous file name without ``name``, a ``name``
+      the file contradicts, or shapes that do not fit the reference cell.
 
   Example:
     >>> model, variables = load_reference_checkpoint(  # doctest: +SKIP
@@ -280,7 +344,7 @@ def load_reference_checkpoint(path: PathLike, *, key=None, name: str | None = No
   """
   path = check_path(path)
   sd = read_state_dict(path)
-  name = name or infer_model_name(sd.keys(), filename=path.name)
+  name = _checked_name(sd, path, name)
   model = models.create(name, variant="reference")
   key = jax.random.key(0) if key is None else key
   fresh = model.init(key, model.initial_carry(), model.dummy_input())

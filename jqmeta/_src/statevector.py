@@ -79,7 +79,8 @@ def half_state(angles, graph, core: Optional[str] = None) -> jax.Array:
 def energy(angles, graph, core: Optional[str] = None):
   """Statevector energy ``<H_C>`` by either exact core: scalar, the angles' dtype.
 
-  Differentiable in ``angles`` and the graph weights (adjoint method).
+  Differentiable in ``angles`` and the graph weights by the adjoint method, in reverse
+  and forward mode and their compositions (:func:`jqmeta._src.cut.adjoint_energy`).
   """
   T, real = prepare(angles, graph)
   if core_for(graph, core) == "kron":

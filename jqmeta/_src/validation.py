@@ -26,6 +26,9 @@ import numpy as np
 ENERGY_METHODS = ("statevector", "analytic", "auto")
 """Energy methods of :func:`jqmeta.qaoa.energy`."""
 
+HALF_PRECISIONS = ("float16", "bfloat16")
+"""Angle dtypes refused: energies are computed in the angles' dtype (float32 or float64)."""
+
 
 def is_traced(x: Any) -> bool:
   """True for a JAX tracer (a value inside ``jit`` / ``vmap`` / ``grad``)."""
@@ -105,7 +108,8 @@ def check_method(method) -> str:
 def check_angles(angles) -> jax.Array:
   """Validates QAOA angles and returns them as a float array of shape ``(2, p)``.
 
-  Raises ``TypeError`` for complex/non-numeric input and ``ValueError`` for any shape
+  Raises ``TypeError`` for complex/non-numeric or half-precision (float16, bfloat16)
+  input and ``ValueError`` for any shape
   other than ``(2, p)`` with ``p >= 1`` (a flat ``(2p,)`` vector must be reshaped by
   the caller: ``angles.reshape(2, p)``).
 
@@ -128,6 +132,10 @@ def check_angles(angles) -> jax.Array:
   if jnp.issubdtype(angles.dtype, jnp.complexfloating) or not (
       jnp.issubdtype(angles.dtype, jnp.floating) or jnp.issubdtype(angles.dtype, jnp.integer)):
     raise TypeError(f"angles must be real (float), got dtype {angles.dtype}")
+  if jnp.dtype(angles.dtype).name in HALF_PRECISIONS:
+    raise TypeError(f"angles of dtype {jnp.dtype(angles.dtype).name} are not supported: "
+                    "QAOA energies are computed in the angles' dtype, which must be float32 "
+                    "or float64 (use angles.astype(jnp.float32))")
   if angles.ndim != 2 or angles.shape[0] != 2 or angles.shape[1] < 1:
     raise ValueError(
         f"angles must have shape (2, p) with p >= 1 (row 0 gammas, row 1 betas), "

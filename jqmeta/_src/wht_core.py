@@ -166,12 +166,11 @@ def run(angles: jax.Array, T, real: jax.Array, setup=None):
   return x
 
 
-@jax.custom_vjp
-def energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+def _energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
   """Energy of the state :func:`run` reaches; scalar in the angles' dtype.
 
-  Differentiable in ``angles`` and the tables ``T`` by the adjoint method (no per-layer
-  residuals).
+  Differentiable in ``angles`` and the tables ``T``, in forward and reverse mode, by
+  the adjoint method (no per-layer residuals; see :func:`jqmeta._src.cut.adjoint_energy`).
   """
   x = run(angles, T, real)
   return cut.probs_energy((x[0]**2 + x[1]**2).reshape(cut.cut_shape(T)), T)
@@ -221,4 +220,4 @@ def _energy_bwd(res, e_bar):
   return e_bar * grad, tuple((e_bar * t).astype(tt.dtype) for t, tt in zip(t_bar, T)), None
 
 
-energy.defvjp(_energy_fwd, _energy_bwd)
+energy = cut.adjoint_energy(_energy, _energy_fwd, _energy_bwd)

@@ -3,8 +3,20 @@
 Each sub-command is a thin shell: it parses flags, calls library functions
 (:mod:`jqmeta.training`, :mod:`jqmeta.evaluation`, :mod:`jqmeta.app.reproduce`) and
 prints a short result.  Defaults and choices come from the library (``TrainConfig``,
-``models.MODEL_NAMES``, ...), never restated here.  Errors in the input (bad paths, bad
-values) exit with status 2 and a one-line message.
+``models.MODEL_NAMES``, ...), never restated here.
+
+Before any computation every sub-command validates all its flags, checks its input
+files, and makes sure ``--out`` is a folder it can write (creating it and writing a
+probe file); bad input exits with status 2 and one line on stderr, and a folder the
+command created is removed again if the command fails before writing into it.
+
+``jqmeta evaluate --checkpoint FILE`` needs no model flags: a training checkpoint
+records its model (name, variant, p, options) and a published one is a reference
+model at p = 1; flags that are given must agree with the file.
+
+Multi-process runs are not offered by the command line (its file writes and result
+gathering are single-process): call :func:`jqmeta.parallel.initialize_distributed` in
+a script instead.  ``--distributed`` is refused with a message saying so.
 """
 from __future__ import annotations
 
@@ -15,10 +27,17 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from jqmeta import meta, models, phase2, qaoa, training
+from jqmeta._src import checkpoint as checkpoint_lib
+from jqmeta._src import fileio
+from jqmeta._src.validation import check_int, check_real
 
 __all__ = ["main", "build_parser"]
 
 _DEFAULTS = training.TrainConfig()
+DATASET_SUFFIXES = (".json", ".pkl", ".pickle")
+PUBLISHED_SUFFIXES = (".pth", ".pt", ".npz")
+CHECKPOINT_SUFFIXES = (".msgpack",) + PUBLISHED_SUFFIXES
+_MAX_SEED = 2**63 - 1
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -27,16 +46,78 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                       "native .json dataset; default: the embedded seeded dataset")
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
   p.add_argument("--quiet", action="store_true", help="no progress bars")
-  p.add_argument("--distributed", action="store_true",
-                 help="call jax.distributed.initialize first (coordinator, process count "
-                      "and id from $JQMETA_COORDINATOR, $JQMETA_NUM_PROCESSES, "
-                      "$JQMETA_PROCESS_ID); meshes then span every host's devices")
+  p.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
 
 
-def _add_model_flags(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--model", required=True, choices=models.MODEL_NAMES)
-  p.add_argument("--variant", default="reference", choices=models.VARIANTS)
-  p.add_argument("--p", type=int, default=1, help="QAOA depth (default 1)")
+def _add_model_flags(p: argparse.ArgumentParser, *, from_checkpoint: bool = False) -> None:
+  note = " (default: what the checkpoint holds; if given, it must agree)"
+  p.add_argument("--model", required=not from_checkpoint, default=None,
+                 choices=models.MODEL_NAMES, help=note if from_checkpoint else None)
+  p.add_argument("--variant", default=None if from_checkpoint else "reference",
+                 choices=models.VARIANTS, help=note if from_checkpoint else None)
+  p.add_argument("--p", type=int, default=None if from_checkpoint else 1,
+                 help="QAOA depth" + (note if from_checkpoint else " (default 1)"))
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _input_file(path: Path, flag: str, suffixes: tuple[str, ...], what: str) -> Path:
+  if path.is_dir():
+    raise ValueError(f"{flag} {path} is a directory; expected a {what} file "
+                     f"({', '.join(suffixes)})")
+  if not path.is_file():
+    raise FileNotFoundError(f"{flag} {path} does not exist")
+  if path.suffix.lower() not in suffixes:
+    raise ValueError(f"{flag} {path}: unknown {what} extension {path.suffix!r}; expected "
+                     f"one of {', '.join(suffixes)}")
+  return path
+
+
+def _check_common(args: argparse.Namespace) -> None:
+  """Flags every data-reading command shares; no JAX work."""
+  if getattr(args, "distributed", False):
+    raise ValueError(f"--distributed is not supported by `jqmeta {args.command}` (its file "
+                     "writes and result gathering are single-process); run multi-process "
+                     "jobs from a script that calls jqmeta.parallel.initialize_distributed()")
+  seed = check_int("--seed", args.seed, 0)
+  if seed > _MAX_SEED:
+    raise ValueError(f"--seed must be <= {_MAX_SEED}, got {seed}")
+  if args.dataset is not None:
+    _input_file(args.dataset, "--dataset", DATASET_SUFFIXES, "dataset")
+  if getattr(args, "p", None) is not None:
+    check_int("--p", args.p, 1)
+
+
+def _check_train(args: argparse.Namespace) -> None:
+  _check_common(args)
+  check_int("--epochs", args.epochs, 1)
+  check_int("--batch-size", args.batch_size, 1)
+  check_real("--lr-sequence", args.lr_sequence, low=0.0)
+  check_real("--lr-mapping", args.lr_mapping, low=0.0)
+  last = args.out / training.LAST_CHECKPOINT
+  if args.resume and not last.is_file():
+    raise FileNotFoundError(f"--resume but there is no checkpoint at {last}; start without "
+                            "--resume to train from scratch")
+
+
+def _check_evaluate(args: argparse.Namespace) -> None:
+  _check_common(args)
+  _input_file(args.checkpoint, "--checkpoint", CHECKPOINT_SUFFIXES, "checkpoint")
+  check_int("--steps", args.steps, 1)
+
+
+def _check_reproduce(args: argparse.Namespace) -> None:
+  _check_common(args)
+  if args.epochs is not None:
+    check_int("--epochs", args.epochs, 1)
+  if args.devices is not None and args.devices not in ("all", "local"):
+    if not args.devices.isdigit() or int(args.devices) < 1:
+      raise ValueError(f"--devices must be 'all', 'local' or a positive count, got "
+                       f"{args.devices!r}")
+
+
+# -------------------------------------------------------------------------- commands
 
 
 def _splits(args):
@@ -73,7 +154,8 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
   p.add_argument("--lr-mapping", type=float, default=_DEFAULTS.lr_mapping)
   p.add_argument("--loss", default=_DEFAULTS.loss, choices=sorted(meta.LOSSES))
   p.add_argument("--method", default=None, choices=qaoa.METHODS,
-                 help="energy method (default: auto for unweighted p=1, else statevector)")
+                 help="energy method (default: auto, the exact closed form at p=1 and the "
+                      "statevector above)")
   p.add_argument("--resume", action="store_true", help="continue from OUT/last.msgpack")
 
 
@@ -82,7 +164,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
   from jqmeta.app import paper
   splits = _splits(args)
-  method = args.method or paper.energy_method(splits["train_data"] + splits["val_data"], args.p)
+  method = args.method or paper.ENERGY_METHOD
   config = training.TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                                 lr_sequence=args.lr_sequence, lr_mapping=args.lr_mapping,
                                 loss=args.loss, method=method)
@@ -91,8 +173,7 @@ def _run_train(args: argparse.Namespace) -> int:
   result = training.fit(model, variables, _stack(splits["train_data"]),
                         _stack(splits["val_data"]), config, checkpoint_dir=args.out,
                         resume=args.resume, progress=not args.quiet)
-  args.out.mkdir(parents=True, exist_ok=True)
-  (args.out / "train.json").write_text(json.dumps(
+  fileio.atomic_write(args.out / "train.json", json.dumps(
       {"model": args.model, "variant": args.variant, "p": args.p, "seed": args.seed,
        "config": config.to_dict(), "best_epoch": result.best_epoch,
        "stopped": result.stopped, "history": result.history}, indent=2))
@@ -103,13 +184,24 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _configure_evaluate(p: argparse.ArgumentParser) -> None:
-  _add_model_flags(p)
+  _add_model_flags(p, from_checkpoint=True)
   _add_data_flags(p)
   p.add_argument("--checkpoint", type=Path, required=True,
-                 help="best.msgpack from `jqmeta train`, or a published .pth/.npz")
+                 help="best.msgpack / last.msgpack from `jqmeta train`, or a published "
+                      ".pth/.pt/.npz")
   p.add_argument("--out", type=Path, default=Path("runs/evaluate"))
   p.add_argument("--steps", "--max-iter", dest="steps", type=int,
                  default=phase2.PHASE2_STEPS, help="Phase II SGD steps")
+
+
+def _check_flags(args, path, spec: dict) -> None:
+  """Every model flag given must agree with what the checkpoint holds."""
+  for flag, given, stored in (("--model", args.model, spec["name"]),
+                              ("--variant", args.variant, spec["variant"]),
+                              ("--p", args.p, spec["p"])):
+    if given is not None and given != stored:
+      raise ValueError(f"{flag} {given} does not match {path}, which holds a "
+                       f"{checkpoint_lib.describe(spec)}")
 
 
 def _load_model(args):
@@ -117,12 +209,16 @@ def _load_model(args):
   import jax
 
   from jqmeta import io
-  if not args.checkpoint.is_file():
-    raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist")
-  if args.checkpoint.suffix in (".pth", ".npz"):
-    return io.load_reference_checkpoint(args.checkpoint, key=jax.random.key(args.seed))
-  model = models.create(args.model, variant=args.variant, p=args.p)
-  return model, training.load_checkpoint(args.checkpoint, meta.init(model, jax.random.key(0)))
+  path = args.checkpoint
+  if path.suffix.lower() in PUBLISHED_SUFFIXES:
+    for flag, given, stored in (("--variant", args.variant, "reference"), ("--p", args.p, 1)):
+      if given is not None and given != stored:
+        raise ValueError(f"{flag} {given} does not match {path}: published checkpoints "
+                         "are reference models at p = 1")
+    # --model, if given, is checked against the file's keys and name there.
+    return io.load_reference_checkpoint(path, key=jax.random.key(args.seed), name=args.model)
+  _check_flags(args, path, checkpoint_lib.stored_spec(checkpoint_lib.read(path), path))
+  return training.load_model(path)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -132,21 +228,23 @@ def _run_evaluate(args: argparse.Namespace) -> int:
   from jqmeta import evaluation, metrics
   from jqmeta.app import paper
   model, variables = _load_model(args)
+  spec = checkpoint_lib.model_spec(model)
   test_nx = _splits(args)["test_data"]
   test = _stack(test_nx)
   sizes = np.array([G.number_of_nodes() for G in test_nx])
   report_step = min(10, args.steps)
   res = evaluation.two_phase(model, variables, test, jax.jit(jax.vmap(qaoa.max_cut))(test),
-                             method=paper.energy_method(test_nx, model.p),
+                             method=paper.ENERGY_METHOD,
                              phase2_steps=args.steps, phase2_report_step=report_step)
   p1 = metrics.ratio_stats(res["ratio_phase1"], sizes)
   p2 = metrics.ratio_stats(res["ratio_phase2"], sizes)
-  args.out.mkdir(parents=True, exist_ok=True)
-  out = {"checkpoint": str(args.checkpoint),
+  out = {"checkpoint": str(args.checkpoint), "model": spec["name"],
+         "variant": spec["variant"], "p": spec["p"], "options": spec["options"],
          "phase1": {int(n): list(map(float, v)) for n, v in p1.items()},
          "phase2": {int(n): list(map(float, v)) for n, v in p2.items()}}
-  (args.out / "evaluate.json").write_text(json.dumps(out, indent=2))
-  print(f"n   phase1 ratio      phase2 ratio ({report_step} SGD steps)")
+  fileio.atomic_write(args.out / "evaluate.json", json.dumps(out, indent=2))
+  print(f"{checkpoint_lib.describe(spec)}\n"
+        f"n   phase1 ratio      phase2 ratio ({report_step} SGD steps)")
   for n in sorted(p1):
     print(f"{n:<3} {p1[n][0]:.3f} ± {p1[n][1]:.3f}   {p2[n][0]:.3f} ± {p2[n][1]:.3f}")
   return 0
@@ -161,7 +259,7 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
                  help=f"maximum epochs (paper: {_DEFAULTS.epochs})")
   p.add_argument("--p", type=int, default=1, help="QAOA depth (paper: 1)")
   p.add_argument("--devices", default=None,
-                 help="'all' (or a count) to shard test-graph batches over devices "
+                 help="'all', 'local' or a count, to shard test-graph batches over devices "
                       "(see jqmeta.parallel)")
 
 
@@ -193,12 +291,14 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "info": ("print versions and the devices JAX sees", lambda p: None, _run_info),
-    "train": ("meta-train one learned optimizer", _configure_train, _run_train),
+    "info": ("print versions and the devices JAX sees", lambda p: None, lambda a: None,
+             _run_info),
+    "train": ("meta-train one learned optimizer", _configure_train, _check_train, _run_train),
     "evaluate": ("two-phase evaluation of a trained or published model", _configure_evaluate,
-                 _run_evaluate),
+                 _check_evaluate, _run_evaluate),
     "reproduce": ("train all four models, evaluate them with every baseline, write the "
-                  "paper's tables and figures", _configure_reproduce, _run_reproduce),
+                  "paper's tables and figures", _configure_reproduce, _check_reproduce,
+                  _run_reproduce),
 }
 
 
@@ -218,17 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
       prog="jqmeta",
       description="JAX-native meta-learned QAOA (Lin, Hsu, Chen 2025, reimplemented).")
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-  for name, (help_text, configure, _) in COMMANDS.items():
+  for name, (help_text, configure, _, _) in COMMANDS.items():
     configure(sub.add_parser(name, help=help_text, description=help_text))
   return parser
+
+
+def _one_line(e: BaseException) -> str:
+  return " ".join(str(e).split()) or type(e).__name__
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Runs ``jqmeta`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
   ``0`` on success (also when no sub-command is given: the help is printed), ``2`` for
-  bad input (message on stderr); ``--help`` and argument errors exit through argparse
-  (``SystemExit``).  No arrays are involved.
+  bad input or a failed run (one line on stderr, no traceback); ``--help`` and argument
+  errors exit through argparse (``SystemExit``).  Every flag, input file and the
+  ``--out`` folder are checked before any computation; a folder created for ``--out``
+  is removed again when the command fails before writing into it.  No arrays are
+  involved.
 
   Example:
     >>> build_parser().parse_args(["info"]).command  # the sub-command main(["info"]) runs
@@ -241,14 +348,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not args.command:
     parser.print_help()
     return 0
+  _, _, check, run = COMMANDS[args.command]
+  created: list[Path] = []
   try:
-    if getattr(args, "distributed", False):
-      from jqmeta import parallel
-      parallel.initialize_distributed()
-    return int(COMMANDS[args.command][2](args) or 0)
-  except (ValueError, TypeError, FileNotFoundError) as e:
-    print(f"jqmeta {args.command}: error: {e}", file=sys.stderr)
+    check(args)
+    if getattr(args, "out", None) is not None:
+      created = fileio.prepare_output_dir(args.out, "--out")
+    return int(run(args) or 0)
+  except (ValueError, TypeError, OSError) as e:
+    fileio.remove_created(created)
+    print(f"jqmeta {args.command}: error: {_one_line(e)}", file=sys.stderr)
     return 2
+  except BaseException:
+    fileio.remove_created(created)
+    raise
 
 
 if __name__ == "__main__":

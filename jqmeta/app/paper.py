@@ -6,7 +6,7 @@
 * the published Tables II and III and the ceilings measured on the published test set;
 * :func:`default_dataset` (the embedded seeded Erdős–Rényi draw with the paper's sizes),
   :func:`load_splits` (the published pickle or a native JSON dataset),
-  :func:`quick_subset` and :func:`energy_method`.
+  :func:`quick_subset`; :data:`ENERGY_METHOD`.
 
 Example:
   >>> from jqmeta.app import paper
@@ -16,16 +16,16 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import networkx as nx
 import numpy as np
 
 from jqmeta import graphs, io, models
 
-__all__ = ["PAPER_SIZES", "QUICK_SIZES", "LEARNED", "BASELINES", "METHODS", "DISPLAY_NAMES",
+__all__ = ["PAPER_SIZES", "QUICK_SIZES", "QUICK_P1_SEARCH", "LEARNED", "BASELINES", "METHODS", "DISPLAY_NAMES",
            "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_CEILINGS", "default_dataset", "load_splits",
-           "quick_subset", "energy_method"]
+           "quick_subset", "ENERGY_METHOD"]
 
 PAPER_SIZES = {
     "train_data": {6: 168, 7: 224, 8: 280, 9: 336},
@@ -40,6 +40,15 @@ QUICK_SIZES = {
     "test_data": {10: 2, 11: 2, 12: 2, 13: 2, 14: 2},
 }
 """The subset a ``--quick`` run keeps of each split."""
+
+ENERGY_METHOD = "auto"
+"""The energy method of every pipeline stage: the exact p=1 closed form (any weights,
+:func:`jqmeta.qaoa.analytic_p1_energy`) at p = 1, the statevector above."""
+
+QUICK_P1_SEARCH = {"grid": 8, "steps": 20}
+"""``baselines.p1_optimum`` settings of a ``--quick`` run: still the exact p=1 optimum
+(fundamental-domain grid, distinct starts, Newton polish; tested to 1e-6 of a polished
+dense grid on every test graph)."""
 
 LEARNED = models.MODEL_NAMES
 BASELINES = ("random", "fixed_angles", "p1_optimum")
@@ -153,16 +162,3 @@ def quick_subset(splits: dict[str, list[nx.Graph]]) -> dict[str, list[nx.Graph]]
       chosen += [pool[i] for i in sorted(set(idx))]
     out[split] = chosen or splits[split][:2]
   return out
-
-
-def energy_method(gs: Sequence[nx.Graph], p: int) -> str:
-  """``"auto"`` (the exact closed form at p = 1) for unweighted graphs, else ``"statevector"``.
-
-  The closed form of :func:`jqmeta.qaoa.analytic_p1_energy` holds for unit weights only,
-  so the pipelines take it only when every graph they will see is unweighted.
-
-  Example:
-    >>> energy_method([nx.cycle_graph(4)], p=1), energy_method([nx.cycle_graph(4)], p=2)
-    ('auto', 'statevector')
-  """
-  return "auto" if p == 1 and graphs.is_unweighted(gs) else "statevector"

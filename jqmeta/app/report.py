@@ -86,9 +86,22 @@ def _write_csvs(out: Path, summary: dict) -> None:
       w.writerow([n] + [t2[m].get(n, t2[m].get(str(n))) for m in t2])
 
 
+def _figure(figsize):
+  """A figure drawn by its own Agg canvas: pyplot and the session's backend stay untouched."""
+  # pylint: disable=import-outside-toplevel  # matplotlib loads only when a report is drawn
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=figsize)
+  FigureCanvasAgg(fig)
+  return fig
+
+
 def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: dict,
             phase1_steps: int) -> None:
   """Mean relative error against total step, one panel per n; Phase I dashed.
+
+  Drawn with matplotlib's object API on an Agg canvas: the caller's backend (a
+  notebook's inline one) and pyplot's figures are left alone.
 
   Args:
     path: the PNG file to write.
@@ -103,12 +116,11 @@ def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: di
     >>> figure8(Path("fig8.png"), results, sizes, summary, phase1_steps=10)  # doctest: +SKIP
   """
   import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
 
   ns = sorted(set(int(n) for n in np.unique(sizes["lstm"])))
-  fig, axes = plt.subplots(1, len(ns), figsize=(4 * len(ns), 3.4), squeeze=False)
-  colors = dict(zip(DISPLAY_NAMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+  fig = _figure((4 * len(ns), 3.4))
+  axes = fig.subplots(1, len(ns), squeeze=False)
+  colors = dict(zip(DISPLAY_NAMES, matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]))
   for ax, n in zip(axes[0], ns):
     for method, res in results.items():
       curve = metrics.mean_curve(np.asarray(res["rel_error_curve"]), sizes[method])[n]
@@ -130,12 +142,13 @@ def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: di
   axes[0][-1].legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarray,
             optimum: np.ndarray, resolution: int = 121) -> None:
   """p=1 energy landscape of one test graph with each method's Phase I path.
+
+  Drawn like :func:`figure8` (object API, own Agg canvas; the backend is unchanged).
 
   Args:
     path: the PNG file to write.
@@ -151,9 +164,6 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
   """
   import jax
   import jax.numpy as jnp
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
 
   from jqmeta import graphs, qaoa
 
@@ -165,7 +175,8 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
   G_, B_ = np.meshgrid(gammas, betas)
   grid = jnp.asarray(np.stack([G_.ravel(), B_.ravel()], axis=1)[:, :, None], jnp.float32)
   energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, graph)))(grid)
-  fig, ax = plt.subplots(figsize=(6, 4.6))
+  fig = _figure((6, 4.6))
+  ax = fig.subplots()
   im = ax.contourf(G_, B_, np.asarray(energy).reshape(G_.shape), levels=30, cmap="viridis")
   fig.colorbar(im, ax=ax, label="<H_C>")
   for name, traj in paths.items():
@@ -182,7 +193,6 @@ def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarra
   ax.legend(fontsize=7, loc="upper right")
   fig.tight_layout()
   fig.savefig(path, dpi=120)
-  plt.close(fig)
 
 
 def _verdicts(summary: dict) -> list[str]:

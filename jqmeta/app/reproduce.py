@@ -1,7 +1,7 @@
 """``jqmeta reproduce``: the paper's whole pipeline from one call, as named stages.
 
 1. :func:`load_data`: the dataset (embedded seeded draw, the paper's pickle, or a JSON
-   file), stacked into graph batches, and the energy method it allows;
+   file), stacked into graph batches;
 2. :func:`train_models`: meta-train the four learned optimizers (checkpointed, resumable);
 3. :func:`fit_baselines`: the fixed angle pair (training graphs only), the random starts
    and the per-graph p=1 optimum;
@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from jqmeta import (baselines, evaluation, graphs, meta, metrics, models, parallel, phase2,
                     qaoa, training)
-from jqmeta._src import validation
+from jqmeta._src import fileio, validation
 from jqmeta.app import paper, report
 
 __all__ = ["Data", "load_data", "train_models", "fit_baselines", "evaluate_all", "summarize",
@@ -85,7 +86,7 @@ def load_data(dataset=None, *, quick: bool = False, seed: int = 0, p: int = 1) -
   return Data(splits=splits, train=stack(splits["train_data"]), val=stack(splits["val_data"]),
               test=stack(splits["test_data"]),
               sizes=np.array([G.number_of_nodes() for G in splits["test_data"]]),
-              method=paper.energy_method([G for gs in splits.values() for G in gs], p),
+              method=paper.ENERGY_METHOD,
               source="embedded seeded Erdos-Renyi" if dataset is None else str(dataset))
 
 
@@ -141,9 +142,9 @@ def evaluate_all(data: Data, trained: dict, fitted: dict, *, quick: bool, mesh=N
   with jax.enable_x64(True):
     test64 = data.test.astype(jnp.float64)
     max_cuts = np.asarray(_batched(qaoa.max_cut, mesh)(test64))
-    search = dict(grid=12, steps=60) if quick else {}
-    optimum = np.asarray(_batched(lambda graph: baselines.p1_optimum(
-        graph, method=data.method, **search), mesh)(test64)[0])
+    search = paper.QUICK_P1_SEARCH if quick else {}
+    optimum = np.asarray(baselines.p1_optimum_batch(test64, method=data.method, mesh=mesh,
+                                                    **search)[0])
     if clock is not None:
       clock.lap("p1_optimum")
     results = {}
@@ -191,8 +192,29 @@ def summarize(data: Data, results: dict, extras: dict, trained: dict, fitted: di
       "phase2": extras["phase2"], "convergence_tol": metrics.CONVERGENCE_TOL,
       "timings_s": clock.laps, "devices": [str(d) for d in jax.devices()],
   })
+  summary["per_graph"] = _per_graph(results, extras, sizes)
   summary["wall_seconds"] = clock.total()
   return summary
+
+
+def _per_graph(results: dict, extras: dict, sizes: np.ndarray) -> dict[str, Any]:
+  """Each test graph's ratios (``random``: the two seeds' rows, seed 0 first)."""
+  as_list = lambda a: None if a is None else [float(x) for x in np.asarray(a)]
+  return {"n": [int(n) for n in sizes], "random_cut": as_list(extras["random_cut"]),
+          "ratio_phase1": {m: as_list(r["ratio_phase1"]) for m, r in results.items()},
+          "ratio_phase2": {m: as_list(r["ratio_phase2"]) for m, r in results.items()}}
+
+
+def _checked_settings(dataset, variant, seed, epochs, p, quick) -> training.TrainConfig:
+  """Validates every argument of :func:`run` before any work; its TrainConfig."""
+  validation.check_choice("variant", variant, models.VARIANTS)
+  validation.check_int("seed", seed, 0)
+  validation.check_int("p", p, 1)
+  if epochs is not None:
+    validation.check_int("epochs", epochs, 1)
+  if dataset is not None:
+    validation.existing_file(dataset, "dataset")
+  return training.TrainConfig(epochs=epochs if epochs is not None else (2 if quick else 50))
 
 
 def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str = "reference",
@@ -215,21 +237,26 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
   Returns:
     The summary dict also written to ``out/summary.json`` (plain JSON types, no
     arrays): ``table3`` / ``table2`` per method and graph size (see
-    :func:`jqmeta.app.report.summarize`), settings, timings and ``wall_seconds``.
+    :func:`jqmeta.app.report.summarize`), ``per_graph`` (``n``, ``random_cut`` and
+    ``ratio_phase1`` / ``ratio_phase2`` per method: one value per test graph, two
+    seeds' rows for ``random``), settings, timings and ``wall_seconds``.
+
+  Raises:
+    ValueError / TypeError / FileNotFoundError: a bad argument, a missing dataset or
+    an ``out`` that cannot be created or written, before any work.
 
   Example:
     >>> summary = run(out="runs/quick", quick=True, progress=False)  # doctest: +SKIP
     >>> sorted(summary["table3"])  # doctest: +SKIP
     ['fixed_angles', 'lstm', 'p1_optimum', 'qfwp', 'qk_lstm', 'qlstm', 'random']
   """
-  validation.check_choice("variant", variant, models.VARIANTS)
+  config = _checked_settings(dataset, variant, seed, epochs, p, quick)
+  fileio.prepare_output_dir(out, "out")
   clock = _Clock()
   out = Path(out)
-  out.mkdir(parents=True, exist_ok=True)
   data = load_data(dataset, quick=quick, seed=seed, p=p)
   clock.lap("data")
-  config = training.TrainConfig(epochs=epochs if epochs is not None else (2 if quick else 50),
-                                method=data.method)
+  config = dataclasses.replace(config, method=data.method)
   trained = train_models(data, out, variant=variant, p=p, seed=seed, config=config,
                          progress=progress, clock=clock)
   fitted = fit_baselines(data, p=p, seed=seed, quick=quick)
@@ -243,5 +270,5 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
                    {k: t["record"]["history"] for k, t in trained.items()})
   clock.lap("report")
   summary["wall_seconds"] = clock.total()
-  (out / "summary.json").write_text(json.dumps(summary, indent=2))
+  fileio.atomic_write(out / "summary.json", json.dumps(summary, indent=2))
   return summary
