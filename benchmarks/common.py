@@ -18,14 +18,21 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import re
+import shutil
+import subprocess
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
 
 from jqmeta import io
 
@@ -48,6 +55,17 @@ __all__ = [
     "random_graphs",
     "stack_graphs",
     "finish",
+    "interleaved_timings",
+    "pinned_env",
+    "PINNED_CPU",
+    "run_pinned",
+    "weighted_graphs",
+    "forward_fd",
+    "fmt_stats",
+    "fmt_ratio",
+    "QOKIT_CFLAGS",
+    "qokit_csim_dir",
+    "build_qokit",
 ]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -257,3 +275,174 @@ def finish(results: dict, report: Callable[[dict], str], *, json_path: Optional[
   write_json(json_path, results)
   write_text(md_path, text)
   return 0
+
+
+PINNED_CPU = "0"
+"""The core ``taskset`` pins like-for-like runs to."""
+
+
+def pinned_env(base: Optional[dict] = None) -> dict:
+  """Environment for one thread per system (OpenMP, numba, BLAS and XLA:CPU).
+
+  XLA honours ``--xla_cpu_multi_thread_eigen=false`` but keeps some threads of its own,
+  so pinning (``taskset``) is what actually bounds it; callers check CPU time per wall
+  second.
+  """
+  env = dict(os.environ if base is None else base)
+  for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS"):
+    env[var] = "1"
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                      "intra_op_parallelism_threads=1").strip()
+  return env
+
+
+def _quartiles(xs: Sequence[float]) -> tuple[float, float]:
+  if len(xs) < 2:
+    return xs[0], xs[0]
+  q = statistics.quantiles(xs, n=4, method="inclusive")
+  return q[0], q[2]
+
+
+def interleaved_timings(fns: dict, *, repeats: int, min_sample_s: float = 2e-3,
+                        max_inner: int = 200, budget_s: Optional[float] = None,
+                        min_repeats: int = 3) -> dict:
+  """Times several callables round-robin, so load drifts hit all of them alike.
+
+  Each ``fns[name]()`` must block until its result is ready.  One untimed call each
+  (warm-up) also calibrates ``inner``, the calls per sample that make a sample last at
+  least ``min_sample_s``.  Then, for each of ``repeats`` rounds, every system runs one
+  sample, in an order rotated by one each round.
+
+  Returns:
+    ``{name: {"median_s", "q1_s", "q3_s", "min_s", "max_s" (per call), "inner",
+    "repeats", "cpu_per_wall"}}``; ``cpu_per_wall`` is process CPU time (all threads,
+    ``time.process_time``) over wall time of the timed calls: about 1 for one busy core.
+  """
+  names = list(fns)
+  inner, cost = {}, {}
+  for name in names:
+    s = time.perf_counter()
+    fns[name]()
+    single = max(time.perf_counter() - s, 1e-7)
+    inner[name] = int(min(max(1, -(-min_sample_s // single)), max_inner))
+    cost[name] = single * inner[name]
+  if budget_s is not None:
+    repeats = min(repeats, max(min_repeats, int(budget_s / max(sum(cost.values()), 1e-9))))
+  samples = {n: [] for n in names}
+  cpu = dict.fromkeys(names, 0.0)
+  wall = dict.fromkeys(names, 0.0)
+  for r in range(max(repeats, 1)):
+    for name in names[r % len(names):] + names[:r % len(names)]:
+      fn, k = fns[name], inner[name]
+      c0, t0 = time.process_time(), time.perf_counter()
+      for _ in range(k):
+        fn()
+      dt, dc = time.perf_counter() - t0, time.process_time() - c0
+      samples[name].append(dt / k)
+      wall[name] += dt
+      cpu[name] += dc
+  out = {}
+  for name in names:
+    xs = samples[name]
+    q1, q3 = _quartiles(xs)
+    out[name] = {"median_s": statistics.median(xs), "q1_s": q1, "q3_s": q3, "min_s": min(xs),
+                 "max_s": max(xs), "inner": inner[name], "repeats": len(xs),
+                 "cpu_per_wall": cpu[name] / max(wall[name], 1e-12)}
+  return out
+
+
+def weighted_graphs(n: int, count: int, seed: int) -> list:
+  """``count`` seeded connected G(n, 0.5) networkx graphs, weights uniform in [0.1, 1)."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for G in random_graphs(n, count, seed):
+    for u, v in G.edges():
+      G[u][v]["weight"] = float(rng.uniform(0.1, 1.0))
+    out.append(G)
+  return out
+
+
+def forward_fd(f, h: float = 1e-6):
+  """``(energy, grad)`` of ``f`` by forward differences: ``2p + 1`` calls (peers without
+  gradients; costed, not used for accuracy)."""
+  def value_and_grad(a):
+    e0 = f(a)
+    g = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+      b = a.copy()
+      b[idx] += h
+      g[idx] = (f(b) - e0) / h
+    return e0, g
+  return value_and_grad
+
+
+def run_pinned(module: str, args: Sequence[str], *, json_flag: str = "--json") -> dict:
+  """Runs ``python -m module *args json_flag TMP`` pinned to core ``PINNED_CPU`` with
+  :func:`pinned_env` and returns the JSON it wrote (``{"error": ...}`` if it failed)."""
+  if shutil.which("taskset") is None:
+    return {"error": "taskset not found"}
+  with tempfile.TemporaryDirectory() as tmp:
+    out = Path(tmp) / "pinned.json"
+    cmd = ["taskset", "-c", PINNED_CPU, sys.executable, "-m", module, *args, json_flag,
+           str(out)]
+    proc = subprocess.run(cmd, env=pinned_env(), cwd=REPO_ROOT, check=False)
+    if proc.returncode != 0 or not out.is_file():
+      return {"error": f"pinned run exited with {proc.returncode}"}
+    return json.loads(out.read_text())
+
+
+def fmt_stats(s: Optional[dict], dtype: str = "") -> str:
+  """``median [q1-q3] Nc`` of an :func:`interleaved_timings` entry (``Nc``: CPU seconds
+  per wall second), `` (64)`` when its ``prec`` is not ``dtype``; a ``skipped`` entry
+  shows its single call."""
+  if not s:
+    return "-"
+  if "median_s" not in s:
+    return f"skipped ({fmt_s(s['first_call_s'])} once)" if "first_call_s" in s else "skipped"
+  prec = "" if s.get("prec", dtype) == dtype else f" ({s['prec'][-2:]})"
+  return (f"{fmt_s(s['median_s'])} [{fmt_s(s['q1_s'])}-{fmt_s(s['q3_s'])}] "
+          f"{s['cpu_per_wall']:.1f}c{prec}")
+
+
+def fmt_ratio(x: Optional[float]) -> str:
+  """``1.23x`` (``-`` for None)."""
+  return "-" if x is None else f"{x:.2f}x"
+
+
+QOKIT_CFLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
+"""gcc flags for QOKit's C simulator (the library the wheel ships links no OpenMP)."""
+
+
+def qokit_csim_dir() -> Path | None:
+  """``qokit/fur/c/csim`` of the installed QOKit (found without importing it), or None."""
+  spec = importlib.util.find_spec("qokit")
+  return None if spec is None or spec.origin is None else (
+      Path(spec.origin).parent / "fur" / "c" / "csim")
+
+
+def build_qokit() -> str:
+  """Compiles QOKit's C simulator where QOKit looks for it; returns the command line.
+
+  QOKit 0.1.4's wheel ships ``qokit/fur/c/csim/src/*.c`` without their headers, and
+  loads ``qokit/fur/c/csim/libcsim.so``; this writes headers with the prototypes the
+  sources define, builds with :data:`QOKIT_CFLAGS` and records the command in
+  ``libcsim.build.txt`` (see ``benchmarks.compare_simulators``).
+  """
+  d = qokit_csim_dir()
+  if d is None or not (d / "src").is_dir():
+    raise RuntimeError("QOKit (with its C sources) is not installed: pip install qokit")
+  sources = sorted((d / "src").glob("*.c"))
+  text = "\n".join(s.read_text() for s in sources)
+  protos = [" ".join(m.split()) + ";" for m in re.findall(r"^void\s+\w+\s*\([^)]*\)", text,
+                                                          flags=re.M)]
+  with tempfile.TemporaryDirectory() as inc:
+    for s in sources:
+      Path(inc, s.stem + ".h").write_text("#pragma once\n#include <stddef.h>\n"
+                                          + "\n".join(protos) + "\n")
+    cmd = ["gcc", *QOKIT_CFLAGS, "-I", inc, *map(str, sources), "-o",
+           str(d / "libcsim.so"), "-lm"]
+    subprocess.run(cmd, check=True)
+  line = " ".join(cmd).replace(inc, "<headers>")
+  (d / "libcsim.build.txt").write_text(line + "\n")
+  return line

@@ -13,37 +13,28 @@ Usage::
 * ``bandwidth``: the memory-bandwidth floor measured in the same run: jitted
   elementwise ops over a large array (``y = a x + b`` on float32, a complex64 phase
   multiply), bytes moved (read + write) / median time; the best is the floor.
-* ``achieved``: for n >= 18, modelled bytes / run time / floor bandwidth.
+* ``achieved``: for n >= 18, the half-state floor time / run time.
+* ``cores``: both cores forced (``statevector.energy(core=...)``), energy + gradient at
+  p = 1, n = 20 .. ``--max-n``: wall and CPU time, time over the half-state floor.
 
-Two traffic models (stated, not measured), with ``S = 8 * 2**n`` bytes (one complex64
-state):
+Traffic models (stated, not measured; ``H = 4 * 2**n`` bytes, the complex64 symmetric
+half state that jqmeta simulates):
 
-* ``traffic_bytes`` -- the gate-by-gate floor, the usual yardstick for statevector
-  simulators: per layer the phase (read state + read the float32 cut + write: 2.5 S)
-  and ``n`` single-qubit mixer passes (read + write: 2 S each); the adjoint reverse
-  pass about twice the forward; cut and reductions about 6 S:
-  ``bytes ~= S * (3 p (2 n + 2.5) + 6)``.  ``achieved`` (and the "of floor" columns)
-  use this model, so they say how close a run comes to the fastest possible
-  one-gate-at-a-time simulator of the full ``2**n`` state on this memory system
-  (jqmeta beats the model's assumptions twice: it moves half the state, and fewer
-  passes, so its fraction can exceed 100%).
-* ``blocked_traffic_bytes`` -- what jqmeta's own algorithm must move.  It simulates
-  the bit-flip-symmetric half of the state (``H = S / 2`` bytes), applies the mixer on
-  qubit 0 as one reversal pass and on the other ``n - 1`` qubits ``k`` per pass (one
-  small GEMM; ``B`` passes, ``k`` and ``B`` from ``kron_core.blocks(n - 1)``: 4-qubit
-  blocks, or 3 when that avoids a remainder block); the phase is a product of three small
-  tables (read + write: 2 H); the reverse pass carries two states through every pass,
-  plus the ``Im(conj(lam) psi)`` terms:
-  ``bytes ~= H * (p (4 + 2 B) + p (4 B + 15) + 6)``.  That is the complex block-GEMM
-  core, used for ``n > wht_core.WHT_MAX_QUBITS``; up to that size the Walsh-Hadamard core
-  runs, whose transform is ``C = ceil((n - 1) / 6)`` real GEMM passes plus ``C - 1``
-  transposes on the (re, im) planes, twice per layer, with one phase and one
-  diagonal pass: ``bytes ~= H * (p (8 C + 2) + p (16 C + 14) + 6)``.
-  ``achieved_blocked`` is measured against the model of the core that ran; the GEMM
-  passes are compute, not bandwidth, bound on CPU.
+* ``minimal_traffic_bytes`` -- the floor every run is measured against: any exact
+  simulator of the half state must read and write it at least once per layer (2 H), the
+  energy reads it once more (H); the adjoint gradient walks the layers back with two
+  states (4 H per layer) after building the co-state (2 H):
+  ``energy ~= H (2 p + 1)``, ``energy + gradient ~= H (6 p + 3)``.
+* ``traffic_bytes`` -- the gate-by-gate floor of a one-gate-at-a-time simulator of the
+  full state (phase 2.5 S, ``n`` mixer passes 2 S each, ``S = 2 H``), for comparison:
+  ``S (3 p (2 n + 2.5) + 6)``.
+* ``blocked_traffic_bytes`` -- what the core that runs must move by its own pass count:
+  the kron core's ``B`` GEMM passes come from ``kron_core.blocks(n - 1)`` (the core's own
+  block rule, not a copied constant: 3- or 4-qubit blocks), the Walsh-Hadamard core's
+  ``C`` from ``len(wht_core.wht_shape(n - 1))``:
+  kron ``H (p (4 + 2 B) + p (4 B + 15) + 6)``, WHT ``H (p (8 C + 2) + p (16 C + 14) + 6)``.
 
-Both ignore cache reuse, so they are floors on traffic and the fractions are upper
-bounds on how well the run uses the memory system.
+All ignore cache reuse: floors are lower bounds on traffic, fractions upper bounds.
 
 A case whose compiled buffers would exceed 60% of available memory is skipped (and
 says so).  ``--quick``: n = 10..16, p = 1, 3, few repeats (< 2 minutes).
@@ -51,7 +42,6 @@ says so).  ``--quick``: n = 10..16, p = 1, 3, few repeats (< 2 minutes).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -63,7 +53,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jqmeta import graphs, qaoa  # noqa: E402
-from jqmeta._src import cut as cut_src, kron_core, wht_core  # noqa: E402
+from jqmeta._src import cut as cut_src, kron_core, memory, statevector, wht_core  # noqa: E402
 
 SETTINGS = {
     "full": dict(n_min=10, ps=(1, 3, 10), repeats=5, compile_n=12,
@@ -74,6 +64,7 @@ SETTINGS = {
                   bw_log2=22, bw_repeats=2),
 }
 ACHIEVED_MIN_N = 18
+CORES_MIN_N = 20
 MEMORY_FRACTION = 0.6
 
 
@@ -93,47 +84,33 @@ def _kron_passes(n_qubits: int) -> int:
   return n_full + (remainder > 0)
 
 
-def blocked_traffic_bytes(n: int, p: int) -> float:
-  """Modelled bytes of jqmeta's half-state algorithm, for the core that runs at ``n``
-  (see the module docstring)."""
-  if n <= wht_core.WHT_MAX_QUBITS:
+def minimal_traffic_bytes(n: int, p: int, grad: bool = True) -> float:
+  """The half-state floor: bytes any exact half-state run must move (module docstring)."""
+  return 4.0 * 2**n * ((6 * p + 3) if grad else (2 * p + 1))
+
+
+def blocked_traffic_bytes(n: int, p: int, core=None) -> float:
+  """Modelled bytes of jqmeta's half-state algorithm, for ``core`` (default: the core
+  that runs at ``n``; see the module docstring)."""
+  if (core or ("wht" if n <= wht_core.WHT_MAX_QUBITS else "kron")) == "wht":
     c = _wht_passes(n)
     return 4.0 * 2**n * (p * (8 * c + 2) + p * (16 * c + 14) + 6)
   b = _kron_passes(n - 1)
   return 4.0 * 2**n * (p * (4 + 2 * b) + p * (4 * b + 15) + 6)
 
 
-def _available_memory() -> int:
+def _device_memory_budget() -> int:  # the device's own limit off CPU, less what is in use
+  device = jax.local_devices()[0]
   try:
-    with open("/proc/meminfo") as f:
-      for line in f:
-        if line.startswith("MemAvailable:"):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
-
-def _device_memory_budget() -> int:
-  stats = None
-  try:
-    stats = jax.local_devices()[0].memory_stats()
+    in_use = int((device.memory_stats() or {}).get("bytes_in_use", 0))
   except Exception:  # pylint: disable=broad-except  # CPU may not report stats
-    pass
-  if stats and stats.get("bytes_limit"):
-    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-  return _available_memory()
-
-
-# --------------------------------------------------------------------------- bandwidth
+    in_use = 0
+  return memory.device_memory(device) - in_use
 
 
 def _minor_faults() -> int:
-  try:
-    import resource  # pylint: disable=import-outside-toplevel
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
-  except (ImportError, OSError):
-    return 0
+  import resource  # pylint: disable=import-outside-toplevel  # POSIX; benchmarks run there
+  return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 def _time_in_place(fn, x, repeats: int):
@@ -243,6 +220,9 @@ def bench_energy_grad(n_values, ps, repeats, log, bandwidth: dict) -> dict:
                  model_bytes=traffic_bytes(n, p), page_faults=int(statistics.median(faults)))
       row["model_gb_per_s"] = row["model_bytes"] / row["median_s"] / 1e9
       row["floor_time_s"] = row["model_bytes"] / (bandwidth["floor_gb_per_s"] * 1e9)
+      row["minimal_bytes"] = minimal_traffic_bytes(n, p)
+      row["minimal_floor_time_s"] = row["minimal_bytes"] / (bandwidth["floor_gb_per_s"] * 1e9)
+      row["x_over_floor"] = row["median_s"] / row["minimal_floor_time_s"]
       row["blocked_model_bytes"] = blocked_traffic_bytes(n, p)
       row["blocked_floor_time_s"] = row["blocked_model_bytes"] / (bandwidth["floor_gb_per_s"] * 1e9)
       row["fault_time_est_s"] = row["page_faults"] * bandwidth["fault_cost_s"]
@@ -250,6 +230,38 @@ def bench_energy_grad(n_values, ps, repeats, log, bandwidth: dict) -> dict:
       log(f"  {key}: {common.fmt_s(row['median_s'])} (compile {common.fmt_s(row['compile_s'])}, "
           f"{row['model_gb_per_s']:.2f} GB/s modelled, temp {temp / 2**20:.1f} MiB = "
           f"{row['xla_temp_states']:.0f} states, {row['page_faults']} page faults)")
+  return out
+
+
+def bench_cores(n_values, repeats: int, bandwidth: dict, log, p: int = 1) -> dict:
+  """Energy + gradient by each core (forced): time over the half-state floor and own model."""
+  budget = MEMORY_FRACTION * _device_memory_budget()
+  bw = bandwidth["floor_gb_per_s"] * 1e9
+  out = {}
+  for n in n_values:
+    g = graphs.from_networkx(graphs.erdos_renyi(np.random.default_rng(n), n, 0.5))
+    angles = jnp.asarray(np.random.default_rng(p).uniform(-1, 1, (2, p)), jnp.float32)
+    for core in statevector.CORES:
+      key = f"n{n}_p{p}_{core}"
+      if qaoa.statevector_bytes(n, p) > budget:
+        out[key] = {"n": n, "p": p, "core": core, "skipped": "over the memory budget"}
+        continue
+      fn = jax.jit(jax.value_and_grad(lambda a, core=core: statevector.energy(a, g, core=core)))
+      compiled, walls, cpus = fn.lower(angles).compile(), [], []
+      for _ in range(repeats + 1):  # the first run warms up
+        w, c = time.perf_counter(), time.process_time()
+        jax.block_until_ready(compiled(angles))
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+      t = statistics.median(walls[1:])
+      floor_s, own_s = minimal_traffic_bytes(n, p) / bw, blocked_traffic_bytes(n, p, core) / bw
+      out[key] = {"n": n, "p": p, "core": core, "median_s": t, "floor_time_s": floor_s,
+                  "cpu_s": statistics.median(cpus[1:]), "x_over_floor": t / floor_s,
+                  "own_model_time_s": own_s, "x_over_own_model": t / own_s}
+      log(f"  {key}: {common.fmt_s(t)} (CPU {common.fmt_s(out[key]['cpu_s'])}), "
+          f"{out[key]['x_over_floor']:.1f}x the "
+          f"half-state floor ({common.fmt_s(floor_s)}), {out[key]['x_over_own_model']:.1f}x "
+          "its own pass model")
   return out
 
 
@@ -272,18 +284,11 @@ def bench_compile_vs_p(n: int, ps, log) -> dict:
 
 
 def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
-  """Forward-pass pieces at one ``n`` (p = 1), re-implemented here from ``qaoa``'s formulas.
-
-  ``phase`` (``psi * exp(i gamma cut)``: one cos + one sin per amplitude), one mixer
-  ``butterfly`` (one qubit, interleaved layout) and the same butterfly written as two
-  contiguous halves, the ``reduction`` (``sum |psi|^2 cut / sum |psi|^2``); then the
-  library's own pieces: ``phase_tables`` (``kron_core.apply_phase``: three small tables,
-  no per-amplitude cos/sin), ``mixer_block`` (one GEMM pass on a block of
-  ``kron_core.blocks(n)`` qubits, ``kron_core.rotate_apply``) and ``mixer_full`` (all
-  ``n`` qubits, ``kron_core.mixer``) of the complex block-GEMM core, ``wht`` (one
-  Walsh-Hadamard transform of one real plane of the half state, ``wht_core.wht``: the
-  Walsh-Hadamard core's mixer is two per plane), and
-  the forward energy and energy + gradient.  ``gb_per_s`` uses read + write bytes.
+  """Forward-pass pieces at one ``n`` (p = 1): a per-amplitude ``phase``, one mixer
+  ``butterfly`` (interleaved and as two halves), the ``reduction``; the library's own
+  pieces (``kron_core.apply_phase``, ``rotate_apply`` on one ``kron_core.blocks(n)``
+  block, the full ``kron_core.mixer``, one ``wht_core.wht`` of one real plane); the
+  forward energy and energy + gradient.  ``gb_per_s`` uses read + write bytes.
   """
   from jax import lax  # pylint: disable=import-outside-toplevel
   g = graphs.from_networkx(graphs.erdos_renyi(np.random.default_rng(n), n, 0.5))
@@ -344,6 +349,28 @@ def bench_breakdown(n: int, repeats: int, bandwidth: dict, log) -> dict:
 # --------------------------------------------------------------------------- report
 
 
+def _cores_report(cores: dict) -> list:
+  """The per-core table and one plain sentence per core: how far from the floor."""
+  rows = [r for r in cores.values() if "median_s" in r]
+  if not rows:
+    return []
+  lines = ["", "### Each core against the half-state floor (energy + gradient)", "",
+           common.markdown_table(
+               ["n", "p", "core", "time", "CPU time", "half-state floor", "x over floor",
+                "x over own pass model"],
+               [[r["n"], r["p"], r["core"], common.fmt_s(r["median_s"]), common.fmt_s(r["cpu_s"]),
+                 common.fmt_s(r["floor_time_s"]), f"{r['x_over_floor']:.1f}",
+                 f"{r['x_over_own_model']:.1f}"] for r in rows]), ""]
+  for core in statevector.CORES:
+    mine = [r for r in rows if r["core"] == core]
+    if mine:
+      xs = [r["x_over_floor"] for r in mine]
+      lines.append(f"The {core} core at n = {min(r['n'] for r in mine)}.."
+                   f"{max(r['n'] for r in mine)} takes "
+                   f"{min(xs):.1f}-{max(xs):.1f}x the time of the half-state floor.")
+  return lines
+
+
 def report(results: dict) -> str:
   eg = results["energy_grad"]
   floor = results["bandwidth"]["floor_gb_per_s"]
@@ -358,17 +385,17 @@ def report(results: dict) -> str:
       row.append(common.fmt_s(r.get("median_s")) if "median_s" in r else "skipped")
     for p in ps:
       r = eg.get(f"n{n}_p{p}", {})
-      row.append(f"{r['model_gb_per_s'] / floor:.0%}" if "median_s" in r else "-")
+      row.append(f"{1 / r['x_over_floor']:.0%}" if "median_s" in r else "-")
     rows.append(row)
   lines.append(common.markdown_table(
-      ["n"] + [f"p={p}" for p in ps] + [f"of floor p={p}" for p in ps], rows))
+      ["n"] + [f"p={p}" for p in ps] + [f"of half-state floor p={p}" for p in ps], rows))
   lines += ["", f"Bandwidth floor: {floor:.2f} GB/s (" + ", ".join(
       f"{k} {v['gb_per_s']:.2f} GB/s" for k, v in results["bandwidth"]["ops"].items()) +
       f", {results['bandwidth']['array_bytes'] / 2**20:.0f} MiB arrays); one page fault "
       f"on a fresh buffer costs {results['bandwidth']['fault_cost_s'] * 1e6:.2f} us."]
   a = results["achieved"]
   if a["cases"]:
-    lines.append(f"Achieved fraction of the gate-by-gate floor at n >= {ACHIEVED_MIN_N}: "
+    lines.append(f"Achieved fraction of the half-state floor at n >= {ACHIEVED_MIN_N}: "
                  + ", ".join(f"{k} {v:.0%}" for k, v in a["cases"].items())
                  + f" (median {a['median']:.0%}); time over that floor: "
                  + ", ".join(f"{k} {1 / v:.1f}x" for k, v in a["cases"].items()) + ".")
@@ -378,6 +405,7 @@ def report(results: dict) -> str:
                    + f" (median {a['blocked_median']:.0%}).")
   else:
     lines.append(f"No case with n >= {ACHIEVED_MIN_N} ran (raise --max-n).")
+  lines += _cores_report(results.get("cores", {}))
   lines += ["", "### Compile time vs depth p", ""]
   cv = results["compile_vs_p"]
   lines.append(common.markdown_table(
@@ -389,11 +417,12 @@ def report(results: dict) -> str:
   if big:
     lines += ["", "### Where the time goes (largest n): measured vs floor vs page faults", ""]
     lines.append(common.markdown_table(
-        ["case", "measured", "floor (model bytes / floor BW)", "page faults",
+        ["case", "measured", "half-state floor", "page faults",
          "fault time (est.)", "rest"],
-        [[f"n{r['n']}_p{r['p']}", common.fmt_s(r["median_s"]), common.fmt_s(r["floor_time_s"]),
-          r["page_faults"], common.fmt_s(r["fault_time_est_s"]),
-          common.fmt_s(max(r["median_s"] - r["floor_time_s"] - r["fault_time_est_s"], 0.0))]
+        [[f"n{r['n']}_p{r['p']}", common.fmt_s(r["median_s"]),
+          common.fmt_s(r["minimal_floor_time_s"]), r["page_faults"],
+          common.fmt_s(r["fault_time_est_s"]), common.fmt_s(max(
+              r["median_s"] - r["minimal_floor_time_s"] - r["fault_time_est_s"], 0.0))]
          for r in sorted(big, key=lambda r: (r["p"], r["n"]))]))
   b = results["breakdown"]
   lines += ["", f"### Forward-pass pieces at n = {b['n']}, p = 1 "
@@ -427,8 +456,8 @@ def plot(results: dict, path: str) -> None:
     ns = [r["n"] for r in rows]
     color = f"C{i}"
     ax.plot(ns, [r["median_s"] for r in rows], "o-", color=color, label=f"p={p} measured")
-    ax.plot(ns, [traffic_bytes(n, p) / floor for n in ns], "--", color=color,
-            label=f"p={p} bandwidth floor (model)")
+    ax.plot(ns, [minimal_traffic_bytes(n, p) / floor for n in ns], "--", color=color,
+            label=f"p={p} half-state floor (model)")
   ax.set_yscale("log")
   ax.set_xlabel("qubits n")
   ax.set_ylabel("energy + gradient time (s, log)")
@@ -458,13 +487,18 @@ def main(argv=None) -> int:
   log("energy + gradient vs n")
   results["energy_grad"] = bench_energy_grad(n_values, cfg["ps"], cfg["repeats"], log,
                                              results["bandwidth"])
+  core_ns = [n for n in n_values if n >= CORES_MIN_N]
+  if core_ns:
+    log("each core against the half-state floor")
+    results["cores"] = bench_cores(core_ns, max(1, min(cfg["repeats"], 3)), results["bandwidth"],
+                                   log)
   log("compile time vs p")
   results["compile_vs_p"] = bench_compile_vs_p(cfg["compile_n"], cfg["compile_ps"], log)
   log("forward-pass breakdown")
   results["breakdown"] = bench_breakdown(min(n_values[-1], ACHIEVED_MIN_N), max(cfg["repeats"], 3),
                                          results["bandwidth"], log)
   floor = results["bandwidth"]["floor_gb_per_s"]
-  achieved = {k: r["model_gb_per_s"] / floor for k, r in results["energy_grad"].items()
+  achieved = {k: 1 / r["x_over_floor"] for k, r in results["energy_grad"].items()
               if r["n"] >= ACHIEVED_MIN_N and "median_s" in r}
   blocked = {k: r["blocked_model_bytes"] / r["median_s"] / 1e9 / floor
              for k, r in results["energy_grad"].items()
@@ -472,13 +506,10 @@ def main(argv=None) -> int:
   results["achieved"] = {
       "min_n": ACHIEVED_MIN_N, "cases": achieved,
       "median": statistics.median(achieved.values()) if achieved else None,
-      "model": "gate-by-gate: bytes ~= 8 * 2**n * (3 p (2 n + 2.5) + 6)",
+      "model": "half-state floor: bytes ~= 4 * 2**n * (6 p + 3)",
       "blocked_cases": blocked,
       "blocked_median": statistics.median(blocked.values()) if blocked else None,
-      "blocked_model": "jqmeta half state, core that ran: kron (n > "
-                       f"{wht_core.WHT_MAX_QUBITS}) 4 * 2**n * (p (4 + 2B) + p (4B + 15) + 6), "
-                       "B = GEMM passes of kron_core.blocks(n-1); Walsh-Hadamard 4 * 2**n * "
-                       "(p (8C + 2) + p (16C + 14) + 6), C = ceil((n-1)/6)"}
+      "blocked_model": "the core that ran, its own passes (blocked_traffic_bytes)"}
   common.finish(results, report, json_path=args.json, load_before=load_before,
                 t_start=t_start)
   if args.png:

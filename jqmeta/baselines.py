@@ -7,6 +7,10 @@
   uniformly random cut (:func:`random_cut_ratio`).
 * :func:`angle_grid`: the p=1 search grid, over the fundamental domain of the
   landscape's symmetries; :func:`fold_angles` maps any angles into that domain.
+* Published parameter-setting rules for any p and the per-graph "best found" reference
+  (:func:`regular_fixed_angles`, :func:`sk_angles`, :func:`rescaled_sk_angles`,
+  :func:`linear_ramp`, :func:`median_angles`, :func:`interp`, :func:`best_found`, ...),
+  implemented in :mod:`jqmeta._src.rules` and re-exported here.
 
 Symmetries (exact, any depth): every ``beta_k`` has period ``pi/2``
 (``exp(-i pi/2 sum X) = (-i)^n X^(x)n``, the identity on the bit-flip-symmetric states
@@ -38,7 +42,12 @@ import jax
 import jax.numpy as jnp
 
 from jqmeta import metrics, parallel, phase2, qaoa
-from jqmeta._src import legacy, memory, validation
+from jqmeta._src import legacy, memory, rules, validation
+from jqmeta._src.rules import (SK_ENERGIES, BestFound, best_found, best_found_batch,  # noqa: F401
+                               best_found_labels, fit_linear_ramp, graph_scale, interp,
+                               linear_ramp, median_angles, regular_fixed_angles,
+                               regular_fixed_angles_ratio, rescaled_sk_angles, sk_angles,
+                               sk_energy)
 from jqmeta.graphs import Graph
 
 __all__ = [
@@ -49,6 +58,7 @@ __all__ = [
     "p1_optimum",
     "p1_optimum_batch",
     "fold_angles",
+    *rules.__all__,
 ]
 
 _CHUNK_BYTES = 2**30  # preferred size of one chunk of grid evaluations (cache-friendly)
@@ -250,15 +260,6 @@ def _linear_ramp(a1: jax.Array, p: int) -> jax.Array:
   return jnp.stack([a1[0, 0] * up, a1[1, 0] * up[::-1]])
 
 
-def _train_max_cuts(graphs: Graph, limit) -> jax.Array:
-  """Brute-force max cuts of a training batch, as many graphs at once as the budget allows."""
-  lo = min(20, graphs.n_qubits)  # qaoa.max_cut's default block
-  k = memory.chunk_size(memory.brute_force_bytes(lo, graphs.weights.dtype), graphs.batch_shape[0],
-                        limit, what="the brute-force max cut of one graph")
-  one = lambda g: qaoa.max_cut(g, memory_limit_bytes=limit)
-  return jax.jit(lambda b: memory.map_in_chunks(one, b, k))(graphs)
-
-
 @legacy.renamed_kwargs(refine_steps="steps", max_cuts="max_cut_values")
 def fit_fixed_angles(train_graphs: Graph, *, p: int = 1, grid: int = 64, steps: int = 200,
                      lr=0.02, max_cut_values=None, method: str = "statevector",
@@ -310,10 +311,7 @@ def fit_fixed_angles(train_graphs: Graph, *, p: int = 1, grid: int = 64, steps: 
   p = validation.check_int("p", p, 1)
   grid, steps, chunk_size = _check_search(grid, steps, lr, method, chunk_size)
   plan = _fixed_plan(train_graphs, p, grid, method, chunk_size, memory_limit_bytes)
-  n_graphs = train_graphs.batch_shape[0]
-  if max_cut_values is None:
-    max_cut_values = _train_max_cuts(train_graphs, memory_limit_bytes)
-  max_cut_values = validation.check_per_graph("max_cut_values", max_cut_values, n_graphs)
+  max_cut_values = rules.batch_max_cuts(train_graphs, max_cut_values, memory_limit_bytes)
   grid_method = "analytic" if method == "auto" else method  # the grid is p = 1
   points = angle_grid(grid)
   scores = _grid_scores(points, train_graphs, max_cut_values, grid_method, plan["points"],

@@ -240,15 +240,21 @@ def from_networkx(G: nx.Graph, *, n_qubits: int | None = None, max_edges: int | 
   for v in nodes:
     degrees[index[v]] = len(adj[v])
   return Graph(
-      edges=jnp.asarray(edges),
-      weights=jnp.asarray(weights),
-      triangles=jnp.asarray(triangles),
-      degrees=jnp.asarray(degrees),
-      n_nodes=jnp.asarray(n, jnp.int32),
-      n_edges=jnp.asarray(m, jnp.int32),
+      edges=_to_device(edges),
+      weights=_to_device(weights),
+      triangles=_to_device(triangles),
+      degrees=_to_device(degrees),
+      n_nodes=_to_device(np.int32(n)),
+      n_edges=_to_device(np.int32(m)),
       n_qubits=N,
       unweighted=bool(np.all(weights[:m] == 1.0)),
   )
+
+
+def _to_device(x: np.ndarray) -> jax.Array:
+  """``jnp.asarray`` for a host array, without the per-shape compiled copy it costs (the
+  same dtype canonicalisation; no program to compile, which matters for many shapes)."""
+  return jax.device_put(np.asarray(x))
 
 
 def _padded_fields(g: Graph, N: int, E: int) -> dict[str, np.ndarray]:
@@ -294,7 +300,7 @@ def stack(graphs: Sequence[Graph]) -> Graph:
   N = max(g.n_qubits for g in graphs)
   E = max(g.max_edges for g in graphs)
   padded = [_padded_fields(g, N, E) for g in graphs]  # pad on the host, one transfer
-  return Graph(**{k: jnp.asarray(np.stack([p[k] for p in padded])) for k in padded[0]},
+  return Graph(**{k: _to_device(np.stack([p[k] for p in padded])) for k in padded[0]},
                n_qubits=N, unweighted=all(g.unweighted for g in graphs))
 
 

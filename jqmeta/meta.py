@@ -24,11 +24,12 @@ from jqmeta import qaoa
 from jqmeta._src import precision as prec
 from jqmeta._src.validation import check_choice
 from jqmeta.graphs import Graph
-from jqmeta.models import PRECISIONS
+from jqmeta.models import N_GRAPH_FEATURES, PRECISIONS
 
 __all__ = [
     "init",
     "phase1",
+    "graph_features",
     "PRECISIONS",
     "weighted_loss",
     "observed_improvement_loss",
@@ -136,17 +137,58 @@ def _unroll(model: nn.Module, variables, graph: Graph, *, steps: int, method: st
   x0 = model.dummy_input(dtype)
   # Only a non-default precision reaches the cell: custom cells need not know the keyword.
   kwargs = {} if precision == "float32" else {"precision": precision}
+  # A graph-aware cell declares n_graph_features; the paper's cells get [cost, a] only.
+  extra = [graph_features(graph, dtype)] if getattr(model, "n_graph_features", 0) else []
 
   def step(state, _):
     carry, cost, a = state
-    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a]), **kwargs)
+    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a, *extra]), **kwargs)
     angles = a.reshape(2, p)
     cost = _cost(angles, graph, method, precision, dtype)
     return (carry, cost, a), (angles, cost)
 
-  init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:])
+  init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:1 + 2 * p])
   _, (angles, costs) = lax.scan(step, init_state, None, length=steps)
   return angles, costs
+
+
+def graph_features(graph: Graph, dtype=jnp.float32) -> jax.Array:
+  """The graph-aware cell's fixed-normalisation features of one graph.
+
+  ``[n / 16, density, mean degree / 8, std degree / 8, mean weight, std weight]``: ``n``
+  real nodes, ``density = 2 E / (n (n - 1))`` (``E`` real edges), degrees unweighted
+  (edge counts) over the real nodes, weights over the real edges (population std).
+  The scales 16 and 8 put the sizes and degrees this library simulates near ``[0, 1]``
+  and are fixed (never fitted), so a model transfers to larger graphs unchanged.
+  Jittable and vmappable.
+
+  Args:
+    graph: one ``Graph``.
+    dtype: result dtype.
+
+  Returns:
+    ``(6,)`` array of ``dtype``.
+
+  Example:
+    >>> import networkx as nx
+    >>> from jqmeta import graphs
+    >>> [round(x, 4) for x in graph_features(graphs.from_networkx(nx.cycle_graph(4))).tolist()]
+    [0.25, 0.6667, 0.25, 0.0, 1.0, 0.0]
+  """
+  n = graph.n_nodes.astype(dtype)
+  e = jnp.maximum(graph.n_edges.astype(dtype), 1)
+  real = jnp.arange(graph.n_qubits) < graph.n_nodes
+  deg = jnp.where(real, graph.degrees.astype(dtype), 0)
+  deg_mean = jnp.sum(deg) / jnp.maximum(n, 1)
+  deg_std = jnp.sqrt(jnp.sum(jnp.where(real, (deg - deg_mean) ** 2, 0)) / jnp.maximum(n, 1))
+  on = jnp.arange(graph.max_edges) < graph.n_edges
+  w = jnp.where(on, graph.weights.astype(dtype), 0)
+  w_mean = jnp.sum(w) / e
+  w_std = jnp.sqrt(jnp.sum(jnp.where(on, (w - w_mean) ** 2, 0)) / e)
+  density = graph.n_edges.astype(dtype) * 2 / jnp.maximum(n * (n - 1), 1)
+  out = jnp.stack([n / 16, density, deg_mean / 8, deg_std / 8, w_mean, w_std])
+  assert out.shape == (N_GRAPH_FEATURES,)
+  return out.astype(dtype)
 
 
 def weighted_loss(costs: jax.Array) -> jax.Array:

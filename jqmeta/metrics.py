@@ -7,6 +7,9 @@
   size (:func:`mean_curve`; Figure 8), iterations to convergence on that mean curve
   (:func:`iterations_to_convergence`; Table II), and ratio ``mean +- std`` per size
   (:func:`ratio_stats`; Table III).
+* Beyond the paper (``jqmeta study``): evaluations until a ratio curve reaches a target
+  (:func:`evaluations_to_target`) and percentile-bootstrap confidence intervals of a
+  mean over graphs (:func:`bootstrap_ci`).
 
 Costs are energies ``<H_C>`` (negative is better), as in :mod:`jqmeta.qaoa`.  The curve
 statistics run on the host in float64 NumPy; :func:`ratio_from_energy` and
@@ -32,6 +35,8 @@ __all__ = [
     "mean_curve",
     "iterations_to_convergence",
     "ratio_stats",
+    "evaluations_to_target",
+    "bootstrap_ci",
     "CONVERGENCE_TOL",
     "RULES",
 ]
@@ -221,3 +226,88 @@ def ratio_stats(ratios, sizes) -> dict[int, tuple[float, float]]:
   sizes = _check_sizes(r, sizes, "ratios")
   return {int(n): (float(r[sizes == n].mean()), float(r[sizes == n].std(ddof=0)))
           for n in np.unique(sizes)}
+
+
+def evaluations_to_target(ratio_curve, target: float, evals_per_step=1) -> dict:
+  """Energy evaluations until each graph's ratio curve first reaches ``target``.
+
+  ``ratio_curve[g, i]`` is graph ``g``'s ratio (e.g. to its best found energy) after the
+  ``i``-th step of an optimiser; step ``i`` costs ``evals_per_step[i]`` evaluations
+  (energy or energy + gradient), so entry ``i`` is known after
+  ``cumsum(evals_per_step)[i]`` evaluations.  A graph "reaches" the target at the first
+  entry with ``ratio >= target``.
+
+  Args:
+    ratio_curve: ``(G, S)`` float ratios (``(S,)`` is one graph).
+    target: the ratio to reach, a real number.
+    evals_per_step: an ``int >= 1`` (every step costs the same) or ``(S,)`` ints ``>= 0``.
+
+  Returns:
+    dict with ``per_graph`` ``(G,)`` float64 evaluations (``inf`` where never reached),
+    ``reached`` ``(G,)`` bool, ``fraction`` (float, share of graphs reaching it), ``mean``
+    (float mean over the graphs that reach it; ``nan`` if none) and ``censored`` ``(G,)``
+    float64: ``per_graph`` with ``inf`` replaced by the total evaluations + 1 (a lower
+    bound on the true cost; its mean ranks methods that do not always reach the target).
+
+  Example:
+    >>> out = evaluations_to_target([[0.5, 0.99, 1.0], [0.5, 0.6, 0.7]], 0.98, [2, 1, 1])
+    >>> out["per_graph"].tolist(), out["fraction"], out["mean"], out["censored"].tolist()
+    ([3.0, inf], 0.5, 3.0, [3.0, 5.0])
+  """
+  r = np.asarray(ratio_curve, dtype=np.float64)
+  r = r[None] if r.ndim == 1 else r
+  if r.ndim != 2 or r.shape[1] < 1:
+    raise ValueError(f"ratio_curve must have shape (G, S) with S >= 1, got {r.shape}")
+  validation.check_real("target", target)
+  cost = np.asarray(evals_per_step)
+  if cost.ndim == 0:
+    cost = np.full(r.shape[1], validation.check_int("evals_per_step", int(cost), 1))
+  if cost.shape != (r.shape[1],) or not np.issubdtype(cost.dtype, np.integer) or cost.min() < 0:
+    raise ValueError(f"evals_per_step must be an int >= 1 or ({r.shape[1]},) ints >= 0, "
+                     f"got {np.asarray(evals_per_step)!r}")
+  total = np.cumsum(cost).astype(np.float64)
+  hit = r >= target
+  reached = hit.any(axis=1)
+  per_graph = np.where(reached, total[np.argmax(hit, axis=1)], np.inf)
+  mean = float(per_graph[reached].mean()) if reached.any() else float("nan")
+  return {"per_graph": per_graph, "reached": reached, "fraction": float(reached.mean()),
+          "mean": mean, "censored": np.where(reached, per_graph, total[-1] + 1.0)}
+
+
+def bootstrap_ci(values, key, *, n: int = 1000, level: float = 0.95) -> tuple[float, float, float]:
+  """Mean of ``values`` and its percentile-bootstrap confidence interval.
+
+  Resamples the ``G`` values (one per graph) with replacement ``n`` times (NumPy draws
+  seeded by the words of the explicit PRNG ``key``) and takes the ``(1 - level) / 2`` and ``(1 + level) / 2``
+  quantiles of the resampled means (Efron's percentile interval).
+
+  Args:
+    values: ``(G,)`` finite floats, ``G >= 1``.
+    key: a ``jax.random.key``.
+    n: number of bootstrap resamples, ``>= 1``.
+    level: coverage, ``0 < level < 1``.
+
+  Returns:
+    ``(mean, low, high)`` Python floats.
+
+  Example:
+    >>> import jax
+    >>> mean, low, high = bootstrap_ci([1.0, 2.0, 3.0, 4.0], jax.random.key(0))
+    >>> mean, 1.0 <= low <= mean <= high <= 4.0
+    (2.5, True)
+  """
+  v = np.asarray(values, dtype=np.float64)
+  if v.ndim != 1 or v.shape[0] < 1:
+    raise ValueError(f"values must have shape (G,) with G >= 1, got {v.shape}")
+  if not np.all(np.isfinite(v)):
+    raise ValueError("values must be finite (replace unreached targets first, e.g. with "
+                     "evaluations_to_target(...)['censored'])")
+  n = validation.check_int("n", n, 1)
+  validation.check_real("level", level, low=0.0, high=1.0, low_open=True, high_open=True)
+  # NumPy draws (seeded by the key's words): no XLA compile per number of graphs.
+  words = np.asarray(jax.random.key_data(key), np.uint32).ravel().tolist()
+  idx = np.random.default_rng(np.random.SeedSequence(words)).integers(0, v.shape[0],
+                                                                       (n, v.shape[0]))
+  means = v[idx].mean(axis=1)
+  low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+  return float(v.mean()), float(low), float(high)

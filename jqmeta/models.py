@@ -47,6 +47,8 @@ Variants (``models.create(name, variant=...)``):
   weights are trainable (and therefore saved); QFWP carries its fast weights.
 
 All variants accept any depth ``p >= 1`` (``2p`` angles out, ``1 + 2p`` inputs).
+Beyond the paper, ``create("graph_lstm")`` (:class:`GraphAwareLSTMCell`) also reads graph
+features, so it can learn a graph-dependent schedule.
 
 Example:
   >>> import jax
@@ -75,24 +77,17 @@ from jqmeta._src import precision as prec
 from jqmeta._src.validation import check_choice
 
 __all__ = [
-    "create",
-    "count_params",
-    "param_labels",
-    "MODEL_NAMES",
-    "VARIANTS",
-    "PRECISIONS",
-    "Linear",
-    "LSTMCarry",
-    "FWPCarry",
-    "LSTMCell",
-    "QuantumGateLSTMCell",
-    "QFWPCell",
+    "create", "count_params", "param_labels", "MODEL_NAMES", "VARIANTS", "PRECISIONS",
+    "Linear", "LSTMCarry", "FWPCarry", "LSTMCell", "QuantumGateLSTMCell", "QFWPCell",
+    "GraphAwareLSTMCell", "GRAPH_AWARE", "N_GRAPH_FEATURES",
 ]
 
 MODEL_NAMES = ("lstm", "qk_lstm", "qlstm", "qfwp")
 VARIANTS = ("reference", "corrected")
 PRECISIONS = circuits.PRECISIONS
 """``("float32", "published")``: the arithmetic of a cell call (module docstring)."""
+GRAPH_AWARE = "graph_lstm"  # create() name of GraphAwareLSTMCell; not one of the paper's
+N_GRAPH_FEATURES = 6  # length of jqmeta.meta.graph_features
 MAPPING = "mapping"  # top-level params subtree trained with the mapping learning rate
 
 
@@ -398,11 +393,49 @@ class QFWPCell(_Cell):
     return FWPCarry(fast), angles
 
 
+class GraphAwareLSTMCell(_Cell):
+  """LSTM that also reads graph features: ``x = [cost, a, f]``, ``f`` ``(6,)``.
+
+  ``f``: :func:`jqmeta.meta.graph_features` (fixed normalisation), appended by
+  :func:`jqmeta.meta.phase1` because the cell has ``n_graph_features``.  Gates
+  ``gates([h, x])`` (i, f, g, o); ``mapping`` (``hidden -> 2p``) gives the angles.
+  Both variants are the same cell (no published defects to keep).
+
+  Shapes: ``carry`` :class:`LSTMCarry` of two ``(hidden,)`` float32, ``x``
+  ``(1 + 2p + 6,)`` float32; returns ``(carry, angles)`` with ``angles`` ``(2p,)``.
+
+  Example:
+    >>> cell = create(GRAPH_AWARE, p=2)
+    >>> v = cell.init(jax.random.key(0), cell.initial_carry(), cell.dummy_input())
+    >>> cell.apply(v, cell.initial_carry(), cell.dummy_input())[1].shape, cell.dummy_input().shape
+    ((4,), (11,))
+  """
+  hidden: int = 8
+  n_graph_features = N_GRAPH_FEATURES  # a class constant, not a field
+
+  def initial_carry(self, dtype=jnp.float32) -> LSTMCarry:
+    z = jnp.zeros((self.hidden,), dtype)
+    return LSTMCarry(z, z)
+
+  def dummy_input(self, dtype=jnp.float32) -> jax.Array:
+    return jnp.zeros((1 + 2 * self.p + self.n_graph_features,), dtype)
+
+  @nn.compact
+  def __call__(self, carry: LSTMCarry, x: jax.Array, precision: str = "float32"):
+    chex.assert_shape(x, (1 + 2 * self.p + self.n_graph_features,))
+    published = _published(precision)
+    v = jnp.concatenate([carry.h, x])
+    z = _linear(4 * self.hidden, v.shape[0], "gates")(v, precision)
+    i, f, g, o = jnp.split(z, 4)
+    h, c = _lstm_update(f, i, g, o, carry.c, published)
+    return LSTMCarry(h, c), _linear(2 * self.p, self.hidden, MAPPING)(h, precision)
+
+
 def create(name: str, *, variant: str = "reference", p: int = 1, **options: Any) -> nn.Module:
   """Builds a learned-optimizer cell.
 
   Args:
-    name: ``"lstm"``, ``"qk_lstm"``, ``"qlstm"`` or ``"qfwp"``.
+    name: ``"lstm"``, ``"qk_lstm"``, ``"qlstm"``, ``"qfwp"`` or ``"graph_lstm"``.
     variant: ``"reference"`` (published, defects included) or ``"corrected"``.
     p: QAOA depth; the cell emits ``2p`` angles and reads ``1 + 2p`` inputs.
     **options: cell fields, e.g. ``hidden``, ``n_qubits``, ``n_refs`` (QK-LSTM kernel
@@ -416,8 +449,8 @@ def create(name: str, *, variant: str = "reference", p: int = 1, **options: Any)
     >>> cell.dummy_input().shape
     (5,)
   """
-  if name not in MODEL_NAMES:
-    raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+  if name not in MODEL_NAMES + (GRAPH_AWARE,):
+    raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES + (GRAPH_AWARE,)}")
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
   if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
@@ -429,6 +462,8 @@ def create(name: str, *, variant: str = "reference", p: int = 1, **options: Any)
     cls, kwargs = LSTMCell, {}
   elif name == "qfwp":
     cls, kwargs = QFWPCell, {}
+  elif name == GRAPH_AWARE:
+    cls, kwargs = GraphAwareLSTMCell, {}
   else:
     cls, kwargs = QuantumGateLSTMCell, {"gate": "qk" if name == "qk_lstm" else "vqc"}
   allowed = set(cls.__dataclass_fields__) - {"parent", "name", "p", "variant", "gate"}

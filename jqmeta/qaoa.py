@@ -54,6 +54,8 @@ from jqmeta._src.validation import check_angles
 from jqmeta.graphs import Graph
 
 __all__ = [
+    "prepare",
+    "Prepared",
     "energy",
     "expected_cut",
     "state",
@@ -68,17 +70,76 @@ __all__ = [
     "METHODS",
 ]
 
+Prepared = statevector.Prepared
+
 METHODS = validation.ENERGY_METHODS
 """The ``method`` names :func:`energy` accepts."""
 
 _MAX_BRUTE_FORCE_QUBITS = 40
+_PREPARED_DTYPES = ("float32", "float64")
+
+
+def prepare(graph: Graph, dtype=None) -> Prepared:
+  """Precompute once what every call on ``graph`` rebuilds (repeated evaluation).
+
+  The statevector energy's per-graph work (the dense weights, the three cut tables on
+  the symmetric half, the qubit mask and, up to ``WHT_MAX_QUBITS``, the Walsh-Hadamard
+  mixer index) does not depend on the angles.  The returned :class:`Prepared` holds it
+  with the graph, and :func:`energy`, :func:`expected_cut`, :func:`state` and
+  :func:`approximation_ratio` accept it wherever they take a ``Graph``, with the same
+  results (bitwise, for angles of the prepared dtype) and the same derivatives (also in
+  ``prepared.graph.weights``).  It is a pytree: pass it through ``jit``, and batch with
+  ``jax.vmap(qaoa.prepare)(graphs.stack([...]))`` then ``vmap`` over both.
+
+  Args:
+    graph: one ``Graph`` (``vmap`` for batches).
+    dtype: ``float32`` or ``float64``, the dtype of the angles it will be used with;
+      default the weights' dtype.  Angles of another dtype raise ``TypeError``.
+
+  Returns:
+    ``Prepared``: about ``3 * 2**(2N/3)`` table entries plus, for ``N <= 18``, a
+    ``2**(N-1)`` int32 index.
+
+  Example:
+    >>> import jax.numpy as jnp, networkx as nx
+    >>> from jqmeta import graphs
+    >>> prep = prepare(graphs.from_networkx(nx.cycle_graph(4)))
+    >>> round(float(energy(jnp.zeros((2, 1)), prep)), 4)
+    -2.0
+  """
+  validation.check_graph(graph)
+  dt = jnp.dtype(graph.weights.dtype if dtype is None else dtype)
+  if dt.name not in _PREPARED_DTYPES:
+    raise TypeError(f"prepare dtype must be float32 or float64, got {dt.name}")
+  if jax.dtypes.canonicalize_dtype(dt) != dt:
+    raise ValueError(f"prepare dtype {dt.name} needs jax_enable_x64 "
+                     "(jax.config.update('jax_enable_x64', True))")
+  return statevector.prepare(graph, dt)
+
+
+def _graph_of(graph, angles=None) -> Graph:
+  """The ``Graph`` of a ``Graph`` or ``Prepared`` argument, checked (and the dtype match)."""
+  if isinstance(graph, Prepared):
+    if angles is not None and graph.dtype != angles.dtype:
+      raise TypeError(f"this problem was prepared for {jnp.dtype(graph.dtype).name} angles, "
+                      f"got {angles.dtype.name}; use qaoa.prepare(graph, "
+                      f"dtype=jnp.{angles.dtype.name})")
+    graph = graph.graph
+  elif not isinstance(graph, Graph):
+    raise TypeError(f"graph must be a jqmeta Graph or qaoa.prepare(graph), got "
+                    f"{type(graph).__name__}; use graphs.from_networkx(G)")
+  validation.check_graph(graph)
+  return graph
+
+
 def energy(angles, graph: Graph, *, method: str = "statevector",
            memory_limit_bytes: Optional[int] = None) -> jax.Array:
   """QAOA energy ``<H_C>`` (negative expected cut weight).
 
   Args:
     angles: ``(2, p)`` float, row 0 gammas, row 1 betas, any ``p >= 1``.
-    graph: one ``Graph`` (``vmap`` for batches).
+    graph: one ``Graph`` (``vmap`` for batches), or its :func:`prepare` form (same
+      result, less work per call).
     method: ``"statevector"`` (exact, any weights and depth; default),
       ``"analytic"`` (the exact closed form, ``p == 1`` only, any real weights, any
       ``n``; see :func:`analytic_p1_energy`) or ``"auto"`` (analytic when ``p == 1``,
@@ -91,7 +152,8 @@ def energy(angles, graph: Graph, *, method: str = "statevector",
     vmappable, differentiable in forward and reverse mode (angles and weights).
 
   Raises:
-    TypeError: float16/bfloat16 or non-real angles, or ``graph`` not a ``Graph``.
+    TypeError: float16/bfloat16 or non-real angles, ``graph`` not a ``Graph`` or
+      ``Prepared``, or prepared for another dtype than the angles'.
     ValueError: bad shapes or method, ``p != 1`` with ``"analytic"``, or a statevector
       over the memory budget.
 
@@ -104,10 +166,10 @@ def energy(angles, graph: Graph, *, method: str = "statevector",
   """
   validation.check_method(method)
   angles = check_angles(angles)
-  validation.check_graph(graph)
+  g = _graph_of(graph, angles)
   p = angles.shape[1]
   if method == "analytic" or (method == "auto" and p == 1):
-    return analytic_p1_energy(angles, graph)
+    return analytic_p1_energy(angles, g)
   memory.guard(graph.n_qubits, p, angles.dtype, memory_limit_bytes, "the statevector")
   return statevector.energy(angles, graph)
 
@@ -117,7 +179,7 @@ def expected_cut(angles, graph: Graph, **kwargs) -> jax.Array:
 
   Args:
     angles: ``(2, p)`` float (row 0 gammas, row 1 betas).
-    graph: one ``Graph``.
+    graph: one ``Graph`` or :func:`prepare` form.
     **kwargs: forwarded to :func:`energy` (``method``, ``memory_limit_bytes``).
 
   Returns:
@@ -137,7 +199,7 @@ def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> 
 
   Args:
     angles: ``(2, p)`` float (gammas, betas).
-    graph: one ``Graph`` on ``N`` qubits.
+    graph: one ``Graph`` on ``N`` qubits, or its :func:`prepare` form.
     memory_limit_bytes: optional byte budget (see :func:`memory_limit`).
 
   Returns:
@@ -151,7 +213,7 @@ def state(angles, graph: Graph, *, memory_limit_bytes: Optional[int] = None) -> 
     [0.25, 0.25, 0.25, 0.25]
   """
   angles = check_angles(angles)
-  validation.check_graph(graph)
+  _graph_of(graph, angles)
   memory.guard(graph.n_qubits, angles.shape[1], angles.dtype, memory_limit_bytes,
                "the statevector")
   return statevector.state(angles, graph)
@@ -267,7 +329,7 @@ def approximation_ratio(angles, graph: Graph, *, max_cut_value=None, **kwargs) -
 
   Args:
     angles: ``(2, p)`` float.
-    graph: one ``Graph``.
+    graph: one ``Graph`` or :func:`prepare` form.
     max_cut_value: optional precomputed :func:`max_cut` (skips the brute force).
     **kwargs: forwarded to :func:`energy` (``method``, ``memory_limit_bytes``).
 
@@ -279,5 +341,5 @@ def approximation_ratio(angles, graph: Graph, *, max_cut_value=None, **kwargs) -
     0.5
   """
   if max_cut_value is None:
-    max_cut_value = max_cut(graph)
+    max_cut_value = max_cut(_graph_of(graph))
   return metrics.ratio_from_energy(energy(angles, graph, **kwargs), max_cut_value)

@@ -21,23 +21,14 @@ order) and checkpoints store every array bit for bit, so equal inputs give
 bit-identical results, and a run killed at any point and resumed from its
 ``last.msgpack`` ends with exactly the variables of an uninterrupted run.
 
-Example:
-  >>> import jax, networkx as nx
-  >>> from jqmeta import graphs, meta, models, training
-  >>> model = models.create("lstm")
-  >>> variables = meta.init(model, jax.random.key(0))
-  >>> tr = graphs.stack([graphs.from_networkx(nx.cycle_graph(n)) for n in (4, 5)])
-  >>> va = graphs.stack([graphs.from_networkx(nx.complete_graph(4))])
-  >>> config = training.TrainConfig(epochs=2, steps=3)
-  >>> result = training.fit(model, variables, tr, va, config, progress=False)  # doctest: +SKIP
-  >>> [r["epoch"] for r in result.history], result.stopped  # doctest: +SKIP
-  ([1, 2], 'max_epochs')
+Example: see :func:`fit`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
@@ -59,7 +50,7 @@ from jqmeta.graphs import Graph
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainingDivergedError", "make_optimizer", "make_epoch_fn",
-    "make_val_fn", "fit", "load_checkpoint", "load_model", "LAST_CHECKPOINT",
+    "make_val_fn", "fit", "stop_note", "load_checkpoint", "load_model", "LAST_CHECKPOINT",
     "BEST_CHECKPOINT", "FROZEN", "plateau_init", "plateau_update",
     # from jqmeta._src.torch_compat
     "PlateauState", "learning_rates", "set_learning_rates", "GROUPS", "PLATEAU_EPS",
@@ -68,14 +59,10 @@ __all__ = [
 # ------------------------------------------------------------------------------ config
 
 _REAL_FIELDS = {
-    "lr_sequence": dict(low=0.0),
-    "lr_mapping": dict(low=0.0),
-    "decay": dict(low=0.0, high=1.0, high_open=True),
-    "eps": dict(low=0.0, low_open=True),
+    "lr_sequence": dict(low=0.0), "lr_mapping": dict(low=0.0),
+    "decay": dict(low=0.0, high=1.0, high_open=True), "eps": dict(low=0.0, low_open=True),
     "plateau_factor": dict(low=0.0, high=1.0, low_open=True, high_open=True),
-    "plateau_threshold": dict(low=0.0),
-    "min_lr": dict(low=0.0),
-    "conv_tol": dict(low=0.0),
+    "plateau_threshold": dict(low=0.0), "min_lr": dict(low=0.0), "conv_tol": dict(low=0.0),
 }
 _INT_FIELDS = {"epochs": 1, "steps": 1, "batch_size": 1, "plateau_patience": 0,
                "early_stop_patience": 1}
@@ -392,20 +379,26 @@ def _start(model, variables, config: TrainConfig, optimizer, paths, resume: bool
 
 
 def _result(run: RunState) -> TrainResult:
-  return TrainResult(
-      variables=run.best_variables,
-      last_variables=run.variables,
-      history=[dict(r) for r in run.history],
-      best_epoch=run.best_epoch,
-      stopped=run.stopped or "max_epochs",
-      best_val_loss=run.best_val,
-  )
+  return TrainResult(variables=run.best_variables, last_variables=run.variables,
+                     history=[dict(r) for r in run.history], best_epoch=run.best_epoch,
+                     stopped=run.stopped or "max_epochs", best_val_loss=run.best_val)
+
+
+def stop_note(stopped: str, epoch: int, config: TrainConfig) -> str:
+  """How a run ended (``stopped`` as in :class:`TrainResult`, after 1-based ``epoch``).
+  >>> stop_note("early_stop", 8, TrainConfig())
+  'stopped early at epoch 8 (no val improvement for 6)'
+  """
+  return {"early_stop": f"stopped early at epoch {epoch} (no val improvement for "
+                        f"{config.early_stop_patience})",
+          "converged": f"converged at epoch {epoch} (train loss moved <= {config.conv_tol:g})"
+          }.get(stopped, f"reached the epoch limit ({epoch}/{config.epochs})")
 
 
 def fit(model: nn.Module, variables, train_graphs, val_graphs,
         config: TrainConfig = TrainConfig(), *,
         optimizer: Optional[optax.GradientTransformation] = None, checkpoint_dir=None,
-        resume: bool = False, progress: bool = True,
+        resume: bool = False, progress: bool = True, label: str = "meta-train",
         on_epoch_end: Optional[Callable[[dict], Any]] = None) -> TrainResult:
   """Meta-trains ``variables["params"]`` of ``model`` (the paper's protocol by default).
 
@@ -444,7 +437,9 @@ def fit(model: nn.Module, variables, train_graphs, val_graphs,
     resume: continue from ``checkpoint_dir/last.msgpack`` (format version 2, same
       model, variables tree, non-trainable collections, optimizer and config except
       ``epochs``, which may be raised); ends exactly like an uninterrupted run.
-    progress: show a tqdm bar over epochs (``False`` prints nothing).
+    progress: on stderr, a tqdm bar on a terminal, else one line per epoch (no ``\\r``),
+      ending with :func:`stop_note`; ``False`` prints nothing.
+    label: the bar's / lines' label (e.g. ``"meta-train lstm"``).
     on_epoch_end: optional ``callback(record)`` after each completed, saved epoch; an
       exception raised there propagates (the epoch is already checkpointed).
 
@@ -474,8 +469,10 @@ def fit(model: nn.Module, variables, train_graphs, val_graphs,
   run = _start(model, variables, config, optimizer, paths, resume)
   epoch_fn = make_epoch_fn(model, config, optimizer)
   val_fn = make_val_fn(model, config)
-  bar = tqdm(total=config.epochs, initial=min(run.epoch, config.epochs), disable=not progress,
-             desc="meta-train", unit="epoch", dynamic_ncols=True)
+  tty = bool(progress) and sys.stderr.isatty()  # elsewhere (CI, logs): lines, no bar
+  bar = tqdm(total=config.epochs, initial=min(run.epoch, config.epochs), disable=not tty,
+             desc=label, unit="epoch", dynamic_ncols=True)
+  say = lambda text: progress and not tty and print(f"{label}: {text}", file=sys.stderr)
   try:
     while not run.stopped and run.epoch < config.epochs:
       run, record, improved = epoch_lib.run_epoch(run, config, epoch_fn, val_fn, train_graphs,
@@ -484,8 +481,13 @@ def fit(model: nn.Module, variables, train_graphs, val_graphs,
         checkpoint.save(paths, run, improved=improved, config=config.to_dict(), model=model)
       bar.update(1)
       bar.set_postfix_str(epoch_lib.postfix(record, config))
+      say(epoch_lib.postfix(record, config))
       if on_epoch_end is not None:
         on_epoch_end(dict(record))
+    note = stop_note(run.stopped or "max_epochs", run.epoch, config)
+    bar.total = bar.n  # an early stop is a finished run, not a bar stuck at 8/50
+    bar.set_postfix_str(note)
+    say(note)
   finally:
     bar.close()
   return _result(run)

@@ -4,6 +4,7 @@ with the documented keys.
 The three subprocesses start together; no timing is asserted; each is bounded by a
 timeout.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -124,3 +125,63 @@ def test_gpu_check_smoke(tmp_path):
   _has(r["energy"], "energy", "energy_and_grad", "meets_target", "speedup_vs_qokit_a10g")
   assert r["energy"]["n"] == 10 and r["energy"]["p"] == 2
   assert np.isfinite(r["energy"]["energy_value"]) and r["energy"]["energy_value"] < 0
+
+
+SIM_PEERS = {"qokit": "qokit", "lightning": "pennylane_lightning", "aer": "qiskit_aer"}
+
+
+@pytest.fixture(scope="module")
+def simulators_run(tmp_path_factory):
+  """``compare_simulators --smoke`` in default-thread mode (in one process, no taskset):
+  n = 10, p = 1, float64, every installed peer."""
+  out = tmp_path_factory.mktemp("sim") / "sim.json"
+  env = dict(os.environ)
+  env.setdefault("JAX_PLATFORMS", "cpu")
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.compare_simulators", "--smoke",
+                         "--mode", "default", "--json", str(out)], env=env, capture_output=True,
+                        text=True, timeout=TIMEOUT_S, cwd=BENCH.parent)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  return json.loads(out.read_text())["modes"]["default"]
+
+
+def test_compare_simulators_smoke_jqmeta(simulators_run):
+  r = simulators_run
+  _has(r, "peers", "cells", "settings", "machine")
+  assert sorted(r["peers"]) == sorted(SIM_PEERS)
+  cells = {(c["quantity"], c["n"], c["p"], c["dtype"]): c for c in r["cells"]}
+  _has(cells, ("energy", 10, 1, "float64"), ("energy_grad", 10, 1, "float64"),
+       ("batch", 8, 1, "float64"))
+  for c in cells.values():
+    s = c["systems"]["jqmeta"]
+    _has(s, "median_s", "q1_s", "q3_s", "cpu_per_wall", "compile_s")
+    assert 0 < s["q1_s"] <= s["median_s"] <= s["q3_s"]
+  assert cells[("batch", 8, 1, "float64")]["systems"]["jqmeta_loop"]["graphs_per_s"] > 0
+
+
+@pytest.mark.parametrize("peer", sorted(SIM_PEERS))
+def test_compare_simulators_smoke_peer(simulators_run, peer):
+  """Each installed peer passed the convention check (float64 energies equal to jqmeta's
+  within 1e-10 on random weighted graphs) and was timed on every cell."""
+  module = SIM_PEERS[peer]
+  if importlib.util.find_spec(module) is None:
+    pytest.skip(f"{module} is not installed (pip install -e '.[bench]'; see "
+                "benchmarks/compare_simulators.py for QOKit)")
+  info = simulators_run["peers"][peer]
+  assert info["available"], info.get("reason")
+  assert info["verify_max_rel_err"] <= 1e-10
+  if peer == "qokit":
+    assert info["backend"] in ("c", "python")
+    assert (info["label"] == "qokit-python") == (info["backend"] == "python")
+  for c in simulators_run["cells"]:
+    key = [k for k in c["systems"] if k == info["label"] or k.startswith(info["label"] + "-")]
+    assert key, f"{peer} missing from {c['quantity']}"
+    s = c["systems"][key[0]]
+    assert s["rel_err"] <= 1e-9 and ("median_s" in s or "skipped" in s)
+
+
+def test_compare_simulators_bad_peer_is_one_line_exit_2():
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.compare_simulators", "--peers",
+                         "qokit,nosuch"], capture_output=True, text=True, timeout=TIMEOUT_S,
+                        cwd=BENCH.parent)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().count("\n") == 0 and "nosuch" in proc.stderr

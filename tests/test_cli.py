@@ -2,6 +2,7 @@
 exit code 2 and nothing left behind; ``evaluate`` reads the model from the checkpoint."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -114,10 +115,43 @@ def test_out_that_cannot_be_written(command, files, capsys, no_work, monkeypatch
     (["evaluate", "--checkpoint", "{root}/a_file"], r"unknown checkpoint extension"),
     (["evaluate", "--checkpoint", "{root}/x.msgpack", "--steps", "0"], r"--steps must be >= 1"),
     (["train", "--model", "lstm", "--resume"], r"--resume but there is no checkpoint at "),
+    (["reproduce", "--cache-dir", "{root}/a_file"], r"--cache-dir .*a_file is an existing "
+     r"file; expected a folder$"),
 ])
 def test_bad_flags_are_refused_before_any_work(argv, match, files, capsys, no_work):
   argv = [a.format(root=files) for a in argv] + ["--out", str(files / "new_out")]
   _refused(argv, capsys, files, match)
+
+
+def _subparsers(parser):
+  for action in parser._actions:  # pylint: disable=protected-access  # argparse's own API
+    if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+      yield from action.choices.items()
+
+
+def test_every_option_has_help_and_help_shows_defaults():
+  parser = cli.build_parser()
+  commands = dict(_subparsers(parser))
+  assert sorted(commands) == sorted(cli.COMMANDS)
+  for name, sub in [("jqmeta", parser), *commands.items()]:
+    assert issubclass(sub.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name
+    for action in sub._actions:  # pylint: disable=protected-access
+      if action.help is not argparse.SUPPRESS:
+        assert action.help and action.help.strip(), (name, action.option_strings)
+  text = " ".join(commands["train"].format_help().split())
+  assert f"maximum epochs (default: {training.TrainConfig().epochs})" in text
+  assert "(default: runs/train)" in text and "PRNG seed (default: 0)" in text
+  assert "--quiet no progress output" in text and "(default: False)" not in text
+  text = " ".join(commands["evaluate"].format_help().split())
+  assert "folder for evaluate.json (default: runs/evaluate)" in text
+  assert "exit status 2" in text  # the epilog documents the no-command choice
+
+
+def test_plain_jqmeta_is_an_error(capsys):
+  assert cli.main([]) == 2
+  out, err = capsys.readouterr()
+  assert out == "" and len(err.strip().splitlines()) == 1
+  assert err.startswith("jqmeta: error: no command given; choose one of info, train, ")
 
 
 def test_a_failed_run_removes_the_folder_it_created(files, capsys):

@@ -89,6 +89,35 @@ def test_cpu_default_budget_is_half_of_the_available_memory(tmp_path, monkeypatc
   assert memory.memory_limit() == 12345
 
 
+class _FakeDevice:
+  """A device stand-in: ``platform`` and ``memory_stats()`` (a dict, ``None``, or raising)."""
+
+  def __init__(self, platform, stats):
+    self.platform, self._stats = platform, stats
+
+  def memory_stats(self):
+    if isinstance(self._stats, Exception):
+      raise self._stats
+    return self._stats
+
+
+def test_accelerator_budget_is_half_of_its_bytes_limit(tmp_path, monkeypatch):
+  """An accelerator's allocator limit sets the budget, not the host's RAM; CPU devices and
+  backends without stats fall back to the host rule."""
+  monkeypatch.delenv(memory.MEMORY_LIMIT_ENV, raising=False)
+  monkeypatch.setattr(memory, "HOST_MEMORY_FILES",
+                      _files(tmp_path, v2="1073741824", avail_kb=4 * 2**20))
+  gpu = _FakeDevice("gpu", {"bytes_limit": 100 * GIB, "bytes_in_use": 3 * GIB})
+  assert memory.device_memory(gpu) == 100 * GIB
+  for other in (_FakeDevice("cpu", {"bytes_limit": 100 * GIB}), _FakeDevice("gpu", None),
+                _FakeDevice("gpu", {}), _FakeDevice("tpu", RuntimeError("no stats"))):
+    assert memory.device_memory(other) == GIB  # the 1 GiB cgroup of the host rule
+  monkeypatch.setattr(jax, "local_devices", lambda: [gpu])
+  assert memory.memory_limit() == 50 * GIB
+  with pytest.raises(ValueError, match="over the memory limit of 50 GiB"):
+    qaoa.energy(jnp.zeros((2, 1)), graphs.from_networkx(nx.path_graph(2), n_qubits=34))
+
+
 # ------------------------------------------------------------------------- the planner
 
 

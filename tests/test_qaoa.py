@@ -1,5 +1,6 @@
 """qaoa: parity with PennyLane, gradients, analytic p=1, brute force, batching, guards."""
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -420,18 +421,42 @@ def test_wht_equals_dense_hadamard(n_rest):
 
 
 def test_cos_sin_accuracy():
+  """Both platform branches (the XLA:CPU polynomial, and jnp's used elsewhere), called
+  directly, against float64 NumPy; on CPU ``cos_sin`` takes the polynomial."""
   rng = np.random.default_rng(0)
   x = np.concatenate([rng.uniform(-10, 10, 200_000), rng.uniform(-1e4, 1e4, 200_000),
                       np.arange(-64, 65) * np.pi / 4]).astype(np.float32)
-  c, s = wht_core.cos_sin(jnp.asarray(x))
-  assert c.dtype == s.dtype == jnp.float32
   ref = x.astype(np.float64)
-  assert np.max(np.abs(np.asarray(c, np.float64) - np.cos(ref))) < 2e-7
-  assert np.max(np.abs(np.asarray(s, np.float64) - np.sin(ref))) < 2e-7
+  branches = {"poly": wht_core.cos_sin_poly, "xla": wht_core.cos_sin_xla}
+  got = {k: jax.jit(f)(jnp.asarray(x)) for k, f in branches.items()}
+  for c, s in got.values():
+    assert c.dtype == s.dtype == jnp.float32
+    assert np.max(np.abs(np.asarray(c, np.float64) - np.cos(ref))) < 2e-7
+    assert np.max(np.abs(np.asarray(s, np.float64) - np.sin(ref))) < 2e-7
+  assert jax.default_backend() == "cpu"
+  for a, b in zip(jax.jit(wht_core.cos_sin)(jnp.asarray(x)), got["poly"]):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with jax.enable_x64(True):
     c64, s64 = wht_core.cos_sin(jnp.asarray(ref))
     np.testing.assert_array_equal(np.asarray(c64), np.cos(ref))
     np.testing.assert_array_equal(np.asarray(s64), np.sin(ref))
+
+
+def test_p1_phase_tables_are_not_recomputed_per_amplitude():
+  """At p = 1 (no layer loop) XLA:CPU must not fuse the tables' cos/sin into the
+  state-sized passes (it did, on the Walsh-Hadamard core: float64 p = 1 ran slower than
+  p = 3).  Read from the compiled HLO: every fusion computing a cosine or sine is smaller
+  than a quarter of the half state (before the fix: the whole half state)."""
+  n = 13
+  g = graphs.from_networkx(nx.path_graph(3), n_qubits=n)
+  with jax.enable_x64(True):
+    hlo = jax.jit(qaoa.energy).lower(jnp.full((2, 1), 0.3), g).compile().as_text()
+  sizes = []
+  for comp in hlo.split("\n\n"):
+    if "cosine(" in comp or " sine(" in comp:
+      shapes = re.findall(r"f64\[([0-9,]*)\]", comp)
+      sizes.append(max(int(np.prod([int(d) for d in s.split(",") if d] or [1])) for s in shapes))
+  assert sizes and max(sizes) < 2**(n - 1) // 4, sizes
 
 
 AD_CASES = [("wht", 2), ("kron", 2), ("analytic", 1)]

@@ -1,6 +1,8 @@
 """jqmeta.app (reproduce + CLI): the main job end to end (quick mode), train/evaluate
 commands, errors."""
+import contextlib
 import csv
+import io as io_lib
 import json
 import subprocess
 import sys
@@ -16,11 +18,40 @@ from conftest import reference_dir
 METHODS = ["lstm", "qk_lstm", "qlstm", "qfwp", "random", "fixed_angles", "p1_optimum"]
 
 
+QUICK_LOG = {}  # what the quick run printed: {"stdout": str, "stderr": str}
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+  """One quick run (about a minute cold; the CLI's compilation cache makes reruns faster),
+  with its progress output captured as a log file would see it (not a terminal)."""
   out = tmp_path_factory.mktemp("reproduce")
-  assert cli.main(["reproduce", "--quick", "--out", str(out), "--quiet"]) == 0
+  stdout, stderr = io_lib.StringIO(), io_lib.StringIO()
+  with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    assert cli.main(["reproduce", "--quick", "--out", str(out)]) == 0
+  QUICK_LOG.update(stdout=stdout.getvalue(), stderr=stderr.getvalue())
   return out
+
+
+def test_quick_reproduce_progress_log(quick_run):
+  """Off a terminal: one labelled line per epoch and per stage, no carriage returns."""
+  s = json.loads((quick_run / "summary.json").read_text())
+  err, out = QUICK_LOG["stderr"], QUICK_LOG["stdout"]
+  assert "\r" not in err and "\r" not in out
+  lines = err.splitlines()
+  for name in paper.LEARNED:
+    mine = [line for line in lines if line.startswith(f"meta-train {name}: ")]
+    record = s["training"][name]
+    assert len(mine) == record["epochs"] + 1, mine  # one per epoch, then how it ended
+    assert mine[-1].endswith(f"reached the epoch limit ({record['epochs']}/2)"), mine[-1]
+  for stage in ("exact max cut of 10 test graphs", "p=1 optimum of 10 test graphs",
+                "Phase I + Phase II qfwp", "Phase II of random seed", "tables and figures"):
+    assert sum(line.startswith(stage) for line in lines) == 1, stage
+  assert f"Wall time {s['wall_seconds']} s ({s['wall_covers']})" in out
+  assert s["wall_seconds"] >= sum(s["timings_s"].values()) - 1.0
+  cache = s["compilation_cache"]
+  assert lines[-1].startswith("compilation cache: ")
+  assert (cache["dir"] in lines[-1]) if cache["enabled"] else ("off" in lines[-1])
 
 
 def _max_cut(G: nx.Graph) -> float:
@@ -83,7 +114,9 @@ def test_quick_reproduce_ratios_per_graph(quick_run):
 def test_quick_reproduce_report_matches_the_summary(quick_run):
   s = json.loads((quick_run / "summary.json").read_text())
   report = (quick_run / "report.md").read_text()
-  assert "[0.82 ± 0.03]" in report and "fixed angle pair" in report and "wall time" in report
+  # the embedded draw is not the paper's test set: no published values beside ours
+  assert s["paper_dataset"] is False and "graphs differ" in report and "[0.82" not in report
+  assert "fixed angle pair" in report and "wall time" in report
   order = [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles",
                        "p1_optimum")]
   rows = {}
@@ -225,3 +258,89 @@ def test_run_validates_everything_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(error, match=match):
       reproduce.run(**{"out": tmp_path / "new", **kwargs})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"], kwargs
+
+
+def _report_summary(**training_overrides):
+  """A reproduce summary for the report, built by hand (no run)."""
+  methods = ["qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles", "p1_optimum"]
+  t3 = {m: {n: {"phase1": None if m == "random" else [0.8 + 0.01 * i, 0.02],
+                "phase2": [0.85 + 0.01 * i, 0.02]} for n in (10, 11)}
+        for i, m in enumerate(methods)}
+  training = {m: {"params": {"total": 50}, "epochs": 20, "best_epoch": 12,
+                  "stopped": "early_stop", "seconds": 3.0} for m in methods[:4]}
+  for m, record in training_overrides.items():
+    training[m].update(record)
+  return {"table3": t3, "table2": {m: {10: 40 + i, 11: 30 + i} for i, m in enumerate(methods)},
+          "random_cut_ratio": {10: [0.7, 0.01], 11: [0.72, 0.01]}, "training": training,
+          "convergence_tol": 1e-4, "dataset": "x", "variant": "reference", "p": 1,
+          "wall_seconds": 123.4, "wall_covers": "data, training, baselines, evaluation, figures"}
+
+
+def test_report_flags_training_problems():
+  from jqmeta.app import report  # pylint: disable=import-outside-toplevel
+  clean = report.render_markdown(_report_summary())
+  assert report.problems(_report_summary()) == [] and "None of the checked problems" in clean
+  for flag, record, present in [
+      ("still improving at the epoch limit", dict(best_epoch=20, stopped="max_epochs"), True),
+      ("still improving at the epoch limit", dict(best_epoch=19, stopped="max_epochs"), False),
+      ("still improving at the epoch limit", dict(best_epoch=20, stopped="converged"), False),
+      ("barely trained", dict(best_epoch=1), True), ("barely trained", dict(best_epoch=2), True),
+      ("barely trained", dict(best_epoch=3), False)]:
+    text = report.render_markdown(_report_summary(qfwp=record))
+    assert (f"**QFWP: {flag}.**" in text) == present, (flag, record)
+    assert "**LSTM:" not in text  # only the model with the problem is flagged
+    assert ("None of the checked problems" in text) == (not present)
+  both = report.problems(_report_summary(qfwp=dict(epochs=2, best_epoch=2, stopped="max_epochs")))
+  assert both == [next(line for line in both if "QFWP" in line)]  # one bullet per model
+  assert "**QFWP: still improving at the epoch limit; barely trained.**" in both[0]
+  quick = report.render_markdown({**_report_summary(qfwp=dict(best_epoch=1)), "quick": True})
+  assert "A quick run trains few epochs" in quick
+  assert "A quick run" not in report.render_markdown({**_report_summary(), "quick": True})
+  s = _report_summary()
+  s["table3"]["random"][11]["phase2"] = [0.71, 0.05]  # below the 0.72 random cut at n = 11
+  flags = report.problems(s)
+  assert len(flags) == 1 and "Random seed" in flags[0] and "n = 11: 0.710 < 0.720" in flags[0]
+  assert "n = 10" not in flags[0] and flags[0] in report.render_markdown(s)
+
+
+def test_report_paper_values_only_on_the_paper_graphs():
+  from jqmeta.app import report  # pylint: disable=import-outside-toplevel
+  s = _report_summary()
+  ours = report.render_markdown({**s, "paper_dataset": True})
+  assert "| 10 | phase1 | 0.800 ± 0.020 [0.82 ± 0.03] |" in ours  # QK-LSTM, paper Table III
+  assert "| 10 | 40 [48] | 41 [86] |" in ours  # Table II: QK-LSTM 48, LSTM 86
+  for text in (report.render_markdown(s), report.render_markdown({**s, "paper_dataset": False})):
+    table_rows = [line for line in text.splitlines() if line.startswith("| 1")]
+    assert len(table_rows) == 6 and not any("[" in line for line in table_rows)
+    assert "graphs differ" in text and "in brackets" not in text
+
+
+def test_report_defines_its_metrics_and_one_wall_time():
+  from jqmeta import metrics  # pylint: disable=import-outside-toplevel
+  from jqmeta.app import report  # pylint: disable=import-outside-toplevel
+  text = report.render_markdown(_report_summary())
+  lower = text.lower()
+  assert lower.index("approximation ratio** r = e[cut] / c_max") < lower.index("| 10 | phase1")
+  assert lower.index("relative error** after step t") < lower.index("| 10 | 40")
+  # the text says relative error = 1 - r; check it in the library's convention
+  r, c_max = np.array([0.3, 0.8, 1.0]), 5.0
+  np.testing.assert_allclose(metrics.relative_error(-r * c_max, c_max), 1 - r, rtol=1e-6)
+  assert lower.count("wall time") == 1
+  assert "123.4 s (data, training, baselines, evaluation, figures)" in text
+  s = _report_summary()
+  del s["wall_covers"]
+  assert "123.4 s (what it covers was not recorded)" in report.render_markdown(s)
+  del s["wall_seconds"]
+  assert "wall time for the run: not recorded" in report.render_markdown(s)
+
+
+def test_paper_test_set_is_recognised_by_its_graphs():
+  from jqmeta.app import report  # pylint: disable=import-outside-toplevel
+  splits = paper.load_splits(reference_dir() / "datasets.pkl")
+  test = splits["test_data"]
+  assert report.is_paper_test_set(test)
+  assert report.is_paper_test_set(paper.quick_subset(splits)["test_data"])
+  assert not report.is_paper_test_set(paper.default_dataset(0)["test_data"])
+  changed = [G.copy() for G in test]
+  changed[-1].remove_edge(*next(iter(changed[-1].edges)))
+  assert not report.is_paper_test_set(changed) and not report.is_paper_test_set(test[:-1])

@@ -43,10 +43,14 @@ def bits(k: int, dtype) -> jax.Array:
 
 def dense_weights(graph: Graph) -> jax.Array:
   """``(N, N)`` symmetric weight matrix (the weights' dtype); padding rows add 0."""
-  N = graph.n_qubits
-  u, v = graph.edges[:, 0], graph.edges[:, 1]
-  W = jnp.zeros((N, N), graph.weights.dtype)
-  return W.at[u, v].add(graph.weights).at[v, u].add(graph.weights)
+  return dense_from(graph.edges, graph.weights, graph.n_qubits)
+
+
+def dense_from(edges: jax.Array, weights: jax.Array, N: int) -> jax.Array:
+  """``(N, N)`` symmetric matrix of ``weights (E,)`` on ``edges (E, 2)`` (linear in them)."""
+  u, v = edges[:, 0], edges[:, 1]
+  W = jnp.zeros((N, N), weights.dtype)
+  return W.at[u, v].add(weights).at[v, u].add(weights)
 
 
 def cut_blocks(graph: Graph, W: jax.Array, m: int, rows: Optional[slice] = None):
@@ -119,6 +123,42 @@ def cut_tables(W: jax.Array, N: int):
   t_ac = own(Bc, sc)[None, :] - 2.0 * (Ba @ W[sa, sc]) @ Bc.T
   t_bc = -2.0 * (Bb @ W[sb, sc]) @ Bc.T
   return t_ab, t_ac, t_bc
+
+
+def materialize(tables):
+  """``tables`` (a pytree of small real per-layer tables), computed once before their use.
+
+  XLA:CPU fuses a small table's ``cos``/``sin`` into the state-sized elementwise pass that
+  reads it, evaluating the transcendentals once per AMPLITUDE instead of once per table
+  entry (``optimization_barrier`` does not stop it).  A layer ``scan`` boundary hid this
+  for ``p >= 2``; at ``p = 1`` the loop is removed and in float64 (whose ``cos``/``sin``
+  XLA:CPU does not vectorise) p = 1 ran slower than p = 3.  Each table is passed through
+  ``max(x, -inf)`` computed as a ``reduce_window`` (bitwise the identity, NaN included),
+  which XLA:CPU does not fuse into its consumers.  Other platforms get the tables
+  unchanged (fusing there is cheap); the tangent passes straight through.
+
+  Example:
+    >>> materialize((jnp.arange(3.0),))[0].tolist()
+    [0.0, 1.0, 2.0]
+  """
+  return jax.tree.map(_barrier, tables)
+
+
+def _reduce_window_identity(x: jax.Array) -> jax.Array:
+  """``x`` as ``max(x_i, -inf)`` over windows of an interleaved copy (XLA:CPU keeps it)."""
+  low = jnp.array(-jnp.inf, x.dtype)
+  z = jax.lax.pad(x.reshape(-1), low, [(0, 1, 1)])
+  return jax.lax.reduce_window(z, low, jax.lax.max, (2,), (2,), "VALID").reshape(x.shape)
+
+
+@jax.custom_jvp
+def _barrier(x: jax.Array) -> jax.Array:
+  return jax.lax.platform_dependent(x, cpu=_reduce_window_identity, default=lambda v: v)
+
+
+@_barrier.defjvp
+def _barrier_jvp(primals, tangents):
+  return _barrier(primals[0]), tangents[0]
 
 
 def cut3(T) -> jax.Array:

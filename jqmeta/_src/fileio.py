@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -40,12 +41,34 @@ def _temp_prefix(base: str) -> str:
   return f".{base}.{_host_tag()}.{os.getpid()}."
 
 
+def _umask() -> int:
+  """The process umask, read from ``/proc`` where possible (setting it is process-wide)."""
+  with contextlib.suppress(OSError, ValueError):
+    with open("/proc/self/status", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("Umask:"):
+          return int(line.split()[1], 8)
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def _file_mode(path: str) -> int:
+  """The mode ``open(path, "w")`` would leave: an existing file's, else 0o666 & ~umask."""
+  try:
+    return stat.S_IMODE(os.stat(path).st_mode)
+  except OSError:
+    return 0o666 & ~_umask()
+
+
 def atomic_write(path, data: bytes | str) -> None:
   """Writes ``data`` to ``path`` atomically: temp file, fsync, ``os.replace``.
 
   A reader sees the old file or the new one, never a partial write; a killed writer
   leaves at most a ``.<name>.<host>.<pid>.*.tmp`` file beside ``path``.  ``str`` data
-  is written as UTF-8.
+  is written as UTF-8.  The file gets the mode a plain ``open(path, "w")`` gives it (a
+  new file ``0o666`` less the process umask, an existing one keeps its mode), not the
+  ``0o600`` of the temp file.
 
   Example:
     >>> import pathlib, tempfile
@@ -56,8 +79,11 @@ def atomic_write(path, data: bytes | str) -> None:
   if isinstance(data, str):
     data = data.encode("utf-8")
   directory, base = os.path.split(os.path.abspath(os.fspath(path)))
+  mode = _file_mode(os.path.join(directory, base))
   fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(base), suffix=TMP_SUFFIX, dir=directory)
   try:
+    if hasattr(os, "fchmod"):
+      os.fchmod(fd, mode)
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()

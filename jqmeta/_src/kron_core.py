@@ -172,9 +172,9 @@ def _mixer_cs(beta: jax.Array, real: jax.Array):
 def _layer_tables(angles: jax.Array, T, real: jax.Array, sign: float = 1.0):
   """Per-layer phase tables ``exp(sign i gamma_l T)`` and mixer ``(c, s)``: ``(p, ...)``."""
   gammas = sign * angles[0][:, None, None]
-  F = tuple(lax.complex(jnp.cos(gammas * t), jnp.sin(gammas * t)) for t in T)
+  cs = cut.materialize(tuple((jnp.cos(gammas * t), jnp.sin(gammas * t)) for t in T))
   c, s = jax.vmap(_mixer_cs, in_axes=(0, None))(angles[1], real)
-  return F, c, s
+  return tuple(lax.complex(*f) for f in cs), c, s
 
 
 def apply_phase(psi: jax.Array, F) -> jax.Array:

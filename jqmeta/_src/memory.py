@@ -75,9 +75,32 @@ def memory_limit(limit: Optional[int] = None) -> int:
 
 
 def _device_memory() -> int:
-  """Bytes of the default device: ``bytes_limit`` on an accelerator, else :func:`host_memory`."""
   try:
     device = jax.local_devices()[0]
+  except Exception:  # pylint: disable=broad-except  # no backend at all: the host rule.
+    return host_memory()
+  return device_memory(device)
+
+
+def device_memory(device) -> int:
+  """Bytes of ``device``: its allocator's ``bytes_limit`` off CPU, else :func:`host_memory`.
+
+  An accelerator's own limit (``device.memory_stats()["bytes_limit"]``) is what a batch
+  must fit; the host's RAM says nothing about it.  CPU devices, and backends that report
+  no stats (or raise), fall back to the host rule.
+
+  Args:
+    device: a ``jax.Device`` (or anything with ``platform`` and ``memory_stats()``).
+
+  Example:
+    >>> class FakeGpu:
+    ...   platform = "gpu"
+    ...   def memory_stats(self):
+    ...     return {"bytes_limit": 80 * 2**30, "bytes_in_use": 0}
+    >>> device_memory(FakeGpu()) // 2**30
+    80
+  """
+  try:
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and stats.get("bytes_limit"):
       return int(stats["bytes_limit"])

@@ -84,6 +84,17 @@ def _cmul(x, d):
   return xr * dr - xi * di, xr * di + xi * dr
 
 
+def mixer_index(real: jax.Array) -> jax.Array:
+  """``k(y)`` for the qubit mask ``real (N,)``, shaped ``wht_shape(N - 1)``: the only
+  per-graph table of this core that does not depend on the angles (precomputable).
+
+  Example:
+    >>> mixer_index(jnp.array([True, True, True])).tolist()
+    [0, 2, 2, 2]
+  """
+  return _mixer_index(real, wht_shape(real.shape[0] - 1))
+
+
 def _mixer_index(real: jax.Array, shape) -> jax.Array:
   """``k(y)`` of the Hadamard-domain diagonal, int32, shaped like the state tensor."""
   n_rest = real.shape[0] - 1
@@ -112,7 +123,29 @@ def _phase_planes(x, F, shape):
 
 
 def cos_sin(x: jax.Array):
-  """``(cos x, sin x)``; float32 by a vectorised polynomial, other dtypes by ``jnp``.
+  """``(cos x, sin x)``: float32 on XLA:CPU by :func:`cos_sin_poly`, else by ``jnp``.
+
+  The choice is per platform (``lax.platform_dependent``, resolved when lowering): the
+  polynomial wins only where XLA evaluates float32 ``cos``/``sin`` one element at a
+  time (XLA:CPU); accelerators have fast native ones (:func:`cos_sin_xla`).
+
+  Example:
+    >>> c, s = cos_sin(jnp.array([0.0, np.pi / 2], jnp.float32))
+    >>> [round(float(v), 6) for v in (*c, *s)]
+    [1.0, -0.0, 0.0, 1.0]
+  """
+  if x.dtype != jnp.float32:
+    return cos_sin_xla(x)
+  return lax.platform_dependent(x, cpu=cos_sin_poly, default=cos_sin_xla)
+
+
+def cos_sin_xla(x: jax.Array):
+  """``(jnp.cos(x), jnp.sin(x))``: XLA's own, the choice off XLA:CPU."""
+  return jnp.cos(x), jnp.sin(x)
+
+
+def cos_sin_poly(x: jax.Array):
+  """float32 ``(cos x, sin x)`` by a vectorised polynomial (the choice on XLA:CPU).
 
   XLA:CPU evaluates float32 cos and sin one element at a time, which made the
   per-layer phase tables a large share of a small-``N`` energy+gradient.  This is
@@ -122,12 +155,10 @@ def cos_sin(x: jax.Array):
   themselves spaced 4e-3 apart; tested in ``test_cos_sin_accuracy``.
 
   Example:
-    >>> c, s = cos_sin(jnp.array([0.0, np.pi / 2], jnp.float32))
+    >>> c, s = cos_sin_poly(jnp.array([0.0, np.pi / 2], jnp.float32))
     >>> [round(float(v), 6) for v in (*c, *s)]
     [1.0, -0.0, 0.0, 1.0]
   """
-  if x.dtype != jnp.float32:
-    return jnp.cos(x), jnp.sin(x)
   f = np.float32
   j = jnp.round(x * f(2 / np.pi))
   r = x - j * f(1.5703125) - j * f(4.837512969970703125e-4) - j * f(7.54978995489188216e-8)
@@ -141,20 +172,26 @@ def cos_sin(x: jax.Array):
   return cos, sin
 
 
-def _setup(angles: jax.Array, T, real: jax.Array):
-  """Shapes, ``k`` index, phase tables ``(p, ...)`` and mixer tables ``(p, N + 1)``."""
+def _setup(angles: jax.Array, T, mix):
+  """Shapes, ``k`` index, phase tables ``(p, ...)`` and mixer tables ``(p, N + 1)``.
+
+  ``mix``: ``(real (N,) bool, k)``, ``k`` from :func:`mixer_index` (or ``None``: built here).
+  """
+  real, k = mix
   shape = wht_shape(real.shape[0] - 1)
   gammas = angles[0][:, None, None]
   F = tuple(cos_sin(gammas * t) for t in T)
   D, gen = jax.vmap(_mixer_diag, in_axes=(0, None))(angles[1], real)
-  return shape, _mixer_index(real, shape), F, D, gen
+  F, D = cut.materialize((F, D))
+  return shape, _mixer_index(real, shape) if k is None else k, F, D, gen
 
 
-def run(angles: jax.Array, T, real: jax.Array, setup=None):
+def run(angles: jax.Array, T, mix, setup=None):
   """Final symmetric half as (re, im) planes shaped ``wht_shape(N - 1)``, the angles'
-  dtype; ``T``: cut tables restricted to the half, ``real (N,)``: the qubit mask."""
-  shape, k, F, D, _ = _setup(angles, T, real) if setup is None else setup
-  amp = 1.0 / math.sqrt(2**(real.shape[0] - 1))
+  dtype; ``T``: cut tables restricted to the half, ``mix``: ``(real (N,) qubit mask,
+  mixer_index(real) or None)``."""
+  shape, k, F, D, _ = _setup(angles, T, mix) if setup is None else setup
+  amp = 1.0 / math.sqrt(2**(mix[0].shape[0] - 1))
   x0 = (jnp.full(shape, amp, angles.dtype), jnp.zeros(shape, angles.dtype))
 
   def layer(x, xs):
@@ -166,21 +203,21 @@ def run(angles: jax.Array, T, real: jax.Array, setup=None):
   return x
 
 
-def _energy(angles: jax.Array, T, real: jax.Array) -> jax.Array:
+def _energy(angles: jax.Array, T, mix) -> jax.Array:
   """Energy of the state :func:`run` reaches; scalar in the angles' dtype.
 
   Differentiable in ``angles`` and the tables ``T``, in forward and reverse mode, by
   the adjoint method (no per-layer residuals; see :func:`jqmeta._src.cut.adjoint_energy`).
   """
-  x = run(angles, T, real)
+  x = run(angles, T, mix)
   return cut.probs_energy((x[0]**2 + x[1]**2).reshape(cut.cut_shape(T)), T)
 
 
-def _energy_fwd(angles, T, real):
-  setup = _setup(angles, T, real)
-  x = run(angles, T, real, setup)
+def _energy_fwd(angles, T, mix):
+  setup = _setup(angles, T, mix)
+  x = run(angles, T, mix, setup)
   probs = (x[0]**2 + x[1]**2).reshape(cut.cut_shape(T))
-  return cut.probs_energy(probs, T), (angles, T, real, x, probs, setup[1:])
+  return cut.probs_energy(probs, T), (angles, T, mix[0], x, probs, setup[1:])
 
 
 def _energy_bwd(res, e_bar):

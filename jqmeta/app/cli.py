@@ -14,6 +14,11 @@ command created is removed again if the command fails before writing into it.
 records its model (name, variant, p, options) and a published one is a reference
 model at p = 1; flags that are given must agree with the file.
 
+The persistent XLA compilation cache is on by default for ``train``, ``evaluate`` and
+``reproduce`` (in ``$XDG_CACHE_HOME/jqmeta/xla`` or ``~/.cache/jqmeta/xla``; see
+:mod:`jqmeta.app.progress`): ``--no-cache`` or ``JQMETA_NO_CACHE=1`` turns it off,
+``--cache-dir`` moves it.  The command says where it is and how many programs it read.
+
 Multi-process runs are not offered by the command line (its file writes and result
 gathering are single-process): call :func:`jqmeta.parallel.initialize_distributed` in
 a script instead.  ``--distributed`` is refused with a message saying so.
@@ -30,33 +35,58 @@ from jqmeta import meta, models, phase2, qaoa, training
 from jqmeta._src import checkpoint as checkpoint_lib
 from jqmeta._src import fileio
 from jqmeta._src.validation import check_int, check_real
+from jqmeta.app import progress, study_cli
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "add_cache_flags", "HelpFormatter"]
 
 _DEFAULTS = training.TrainConfig()
 DATASET_SUFFIXES = (".json", ".pkl", ".pickle")
 PUBLISHED_SUFFIXES = (".pth", ".pt", ".npz")
 CHECKPOINT_SUFFIXES = (".msgpack",) + PUBLISHED_SUFFIXES
 _MAX_SEED = 2**63 - 1
+QUICK_HELP = ("tiny settings (32/2/10 graphs, 2 epochs, 30 Phase II steps). Almost all of "
+              "its time is the XLA compilation of about 260 programs: on a quiet 2-core CPU "
+              "about 70 s the first time and about 25 s once they are in the compilation "
+              "cache")
+EPILOG = ("`jqmeta` without a command is an error like any other (on purpose, so that a "
+          "script that forgot its command fails): one line on stderr, exit status 2. Bad "
+          "input exits with status 2 and one line on stderr.")
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--dataset", type=Path, default=None,
                  help="the paper's datasets.pkl (read with a restricted unpickler) or a "
                       "native .json dataset; default: the embedded seeded dataset")
-  p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-  p.add_argument("--quiet", action="store_true", help="no progress bars")
+  p.add_argument("--seed", type=int, default=0, help="PRNG seed")
+  p.add_argument("--quiet", action="store_true",
+                 help="no progress output (bars on a terminal, one line per epoch or stage "
+                      "elsewhere)")
+  add_cache_flags(p)
   p.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_cache_flags(p: argparse.ArgumentParser) -> None:
+  """``--no-cache`` and ``--cache-dir``: :func:`main` runs a command that has them inside
+  :func:`jqmeta.app.progress.use_compilation_cache` (``args.cache``: its report dict)."""
+  p.add_argument("--no-cache", action="store_true",
+                 help=f"do not use the persistent XLA compilation cache (also: "
+                      f"{progress.NO_CACHE_ENV}=1); results are identical either way")
+  p.add_argument("--cache-dir", type=Path, default=None,
+                 help="compilation cache folder (default: $XDG_CACHE_HOME/jqmeta/xla or "
+                      "~/.cache/jqmeta/xla)")
 
 
 def _add_model_flags(p: argparse.ArgumentParser, *, from_checkpoint: bool = False) -> None:
   note = " (default: what the checkpoint holds; if given, it must agree)"
   p.add_argument("--model", required=not from_checkpoint, default=None,
-                 choices=models.MODEL_NAMES, help=note if from_checkpoint else None)
+                 choices=models.MODEL_NAMES,
+                 help="learned optimizer" + (note if from_checkpoint else " (required)"))
   p.add_argument("--variant", default=None if from_checkpoint else "reference",
-                 choices=models.VARIANTS, help=note if from_checkpoint else None)
+                 choices=models.VARIANTS,
+                 help="'reference': the published models' dynamics; 'corrected': the paper's "
+                      "equations" + (note if from_checkpoint else ""))
   p.add_argument("--p", type=int, default=None if from_checkpoint else 1,
-                 help="QAOA depth" + (note if from_checkpoint else " (default 1)"))
+                 help="QAOA depth" + (note if from_checkpoint else ""))
 
 
 # ------------------------------------------------------------------------ validation
@@ -140,19 +170,24 @@ def _run_info(args: argparse.Namespace) -> int:
   print(f"jqmeta {jqmeta.__version__}, jax {jax.__version__}")
   for d in jax.devices():
     print(f"  device {d.id}: {d.platform} {d.device_kind}")
+  print(f"  compilation cache of train/evaluate/reproduce: {progress.default_cache_dir()}")
   return 0
 
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
   _add_model_flags(p)
   _add_data_flags(p)
-  p.add_argument("--out", type=Path, default=Path("runs/train"), help="checkpoint folder")
-  p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs)
+  p.add_argument("--out", type=Path, default=Path("runs/train"),
+                 help="folder for best.msgpack, last.msgpack and train.json")
+  p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help="maximum epochs")
   p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
-                 help="1 = the paper's protocol")
-  p.add_argument("--lr-sequence", type=float, default=_DEFAULTS.lr_sequence)
-  p.add_argument("--lr-mapping", type=float, default=_DEFAULTS.lr_mapping)
-  p.add_argument("--loss", default=_DEFAULTS.loss, choices=sorted(meta.LOSSES))
+                 help="graphs per update; 1 = the paper's protocol")
+  p.add_argument("--lr-sequence", type=float, default=_DEFAULTS.lr_sequence,
+                 help="RMSprop learning rate of the sequence model")
+  p.add_argument("--lr-mapping", type=float, default=_DEFAULTS.lr_mapping,
+                 help="RMSprop learning rate of the mapping layer")
+  p.add_argument("--loss", default=_DEFAULTS.loss, choices=sorted(meta.LOSSES),
+                 help="meta-loss")
   p.add_argument("--method", default=None, choices=qaoa.METHODS,
                  help="energy method (default: auto, the exact closed form at p=1 and the "
                       "statevector above)")
@@ -172,7 +207,8 @@ def _run_train(args: argparse.Namespace) -> int:
   variables = meta.init(model, jax.random.key(args.seed))
   result = training.fit(model, variables, _stack(splits["train_data"]),
                         _stack(splits["val_data"]), config, checkpoint_dir=args.out,
-                        resume=args.resume, progress=not args.quiet)
+                        resume=args.resume, progress=not args.quiet,
+                        label=f"meta-train {args.model}")
   fileio.atomic_write(args.out / "train.json", json.dumps(
       {"model": args.model, "variant": args.variant, "p": args.p, "seed": args.seed,
        "config": config.to_dict(), "best_epoch": result.best_epoch,
@@ -189,7 +225,8 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
   p.add_argument("--checkpoint", type=Path, required=True,
                  help="best.msgpack / last.msgpack from `jqmeta train`, or a published "
                       ".pth/.pt/.npz")
-  p.add_argument("--out", type=Path, default=Path("runs/evaluate"))
+  p.add_argument("--out", type=Path, default=Path("runs/evaluate"),
+                 help="folder for evaluate.json")
   p.add_argument("--steps", "--max-iter", dest="steps", type=int,
                  default=phase2.PHASE2_STEPS, help="Phase II SGD steps")
 
@@ -252,12 +289,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 def _configure_reproduce(p: argparse.ArgumentParser) -> None:
   _add_data_flags(p)
-  p.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="output folder")
-  p.add_argument("--quick", action="store_true", help="tiny settings, under a minute")
-  p.add_argument("--variant", default="reference", choices=models.VARIANTS)
+  p.add_argument("--out", type=Path, default=Path("runs/reproduce"),
+                 help="output folder (tables, figures, report.md, summary.json, checkpoints)")
+  p.add_argument("--quick", action="store_true", help=QUICK_HELP)
+  p.add_argument("--variant", default="reference", choices=models.VARIANTS,
+                 help="'reference': the published models' dynamics; 'corrected': the paper's "
+                      "equations")
   p.add_argument("--epochs", type=int, default=None,
-                 help=f"maximum epochs (paper: {_DEFAULTS.epochs})")
-  p.add_argument("--p", type=int, default=1, help="QAOA depth (paper: 1)")
+                 help=f"maximum epochs (default: {_DEFAULTS.epochs}, the paper's; 2 with "
+                      "--quick)")
+  p.add_argument("--p", type=int, default=1, help="QAOA depth (the paper: 1)")
   p.add_argument("--devices", default=None,
                  help="'all', 'local' or a count, to shard test-graph batches over devices "
                       "(see jqmeta.parallel)")
@@ -283,10 +324,11 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     mesh = parallel.make_mesh(int(args.devices) if args.devices.isdigit() else args.devices)
   summary = reproduce.run(args.dataset, args.out, quick=args.quick, variant=args.variant,
                           seed=args.seed, epochs=args.epochs, p=args.p,
-                          progress=not args.quiet, mesh=mesh)
-  print(f"Approximation ratio after Phase I / after 10 Phase II steps "
-        f"({summary['wall_seconds']} s; full report in {args.out / 'report.md'}):")
+                          progress=not args.quiet, mesh=mesh, cache=args.cache)
+  print(f"Approximation ratio after Phase I / after 10 Phase II steps (full report in "
+        f"{args.out / 'report.md'}):")
   _print_table3(summary["table3"])
+  print(f"Wall time {summary['wall_seconds']} s ({summary['wall_covers']}).")
   return 0
 
 
@@ -299,7 +341,18 @@ COMMANDS = {
     "reproduce": ("train all four models, evaluate them with every baseline, write the "
                   "paper's tables and figures", _configure_reproduce, _check_reproduce,
                   _run_reproduce),
+    "study": (study_cli.HELP, study_cli.configure, study_cli.check, study_cli.run),
 }
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+  """``--help`` shows each option's default, except ``None`` / ``False`` (a flag, or an
+  option whose help says what its absence means) and required options."""
+
+  def _get_help_string(self, action):
+    if action.default is None or action.default is False or action.required:
+      return action.help
+    return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,12 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
     ('train', 'lstm', 3, 'reference')
   """
   parser = argparse.ArgumentParser(
-      prog="jqmeta",
+      prog="jqmeta", epilog=EPILOG, formatter_class=HelpFormatter,
       description="JAX-native meta-learned QAOA (Lin, Hsu, Chen 2025, reimplemented).")
-  sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                              help="what to run (`jqmeta COMMAND --help` for its options)")
   for name, (help_text, configure, _, _) in COMMANDS.items():
-    configure(sub.add_parser(name, help=help_text, description=help_text))
+    configure(sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                             formatter_class=HelpFormatter))
   return parser
+
+
+def _cache_line(cache: dict) -> str:
+  if not cache["enabled"]:
+    return f"compilation cache: off ({cache['reason']})"
+  count = lambda k: f"{cache[k]} program{'' if cache[k] == 1 else 's'}"
+  return (f"compilation cache: {cache['dir']} ({count('hits')} read from it, "
+          f"{count('writes')} written)")
 
 
 def _one_line(e: BaseException) -> str:
@@ -330,9 +393,9 @@ def _one_line(e: BaseException) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
   """Runs ``jqmeta`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
-  ``0`` on success (also when no sub-command is given: the help is printed), ``2`` for
-  bad input or a failed run (one line on stderr, no traceback); ``--help`` and argument
-  errors exit through argparse (``SystemExit``).  Every flag, input file and the
+  ``0`` on success; ``2`` when no sub-command is given, for bad input or a failed run
+  (one line on stderr, no traceback); ``--help`` and argument errors exit through
+  argparse (``SystemExit``).  Every flag, input file and the
   ``--out`` folder are checked before any computation; a folder created for ``--out``
   is removed again when the command fails before writing into it.  No arrays are
   involved.
@@ -346,15 +409,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = build_parser()
   args = parser.parse_args(argv)
   if not args.command:
-    parser.print_help()
-    return 0
+    print(f"jqmeta: error: no command given; choose one of {', '.join(COMMANDS)} "
+          "(`jqmeta --help` describes them)", file=sys.stderr)
+    return 2
   _, _, check, run = COMMANDS[args.command]
   created: list[Path] = []
   try:
     check(args)
+    cache_dir = getattr(args, "cache_dir", None)
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+      raise ValueError(f"--cache-dir {cache_dir} is an existing file; expected a folder")
     if getattr(args, "out", None) is not None:
       created = fileio.prepare_output_dir(args.out, "--out")
-    return int(run(args) or 0)
+    if not hasattr(args, "no_cache"):
+      return int(run(args) or 0)
+    with progress.use_compilation_cache(not args.no_cache, args.cache_dir) as args.cache:
+      code = int(run(args) or 0)
+    progress.Stages(not getattr(args, "quiet", False)).note(_cache_line(args.cache))
+    return code
   except (ValueError, TypeError, OSError) as e:
     fileio.remove_created(created)
     print(f"jqmeta {args.command}: error: {_one_line(e)}", file=sys.stderr)

@@ -1,22 +1,51 @@
 """Tables, figures and the markdown report of a reproduction run.
 
-Every report puts the reproduced numbers beside the paper's published ones
-(:mod:`jqmeta.app.paper`).
+The report puts the paper's published numbers (:mod:`jqmeta.app.paper`) beside the
+reproduced ones only when the test graphs are the paper's (:func:`is_paper_test_set`),
+defines its metrics where they first appear, and flags training problems plainly
+(:func:`problems`). The figures are drawn by :mod:`jqmeta.app.figures`.
+
+Example:
+  >>> from jqmeta.app import report
+  >>> report.is_paper_test_set([])
+  False
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from jqmeta import metrics
+from jqmeta.app.figures import figure8, figure9
 from jqmeta.app.paper import DISPLAY_NAMES
 from jqmeta.app.paper import PAPER_CEILINGS, PAPER_TABLE2, PAPER_TABLE3
 
-__all__ = ["summarize", "write_all", "render_markdown", "figure8", "figure9"]
+__all__ = ["summarize", "write_all", "write_report", "render_markdown", "problems",
+           "is_paper_test_set", "graphs_fingerprint", "PAPER_TEST_FINGERPRINTS",
+           "RATIO_DEFINITION", "REL_ERROR_DEFINITION", "figure8", "figure9"]
+
+PAPER_TEST_FINGERPRINTS = {
+    "32797ab8731ce2385e07ae98f62b1ff5464a110afeb463ae5e6750af43ab3b79": "full",
+    "4d5143428577d538044e38596470fd16d483ce73d3623c60c5322df0f040023c": "quick subset",
+}
+""":func:`graphs_fingerprint` of the published ``datasets.pkl`` test split (90 graphs)
+and of its ``--quick`` subset (:func:`jqmeta.app.paper.quick_subset`)."""
+
+RATIO_DEFINITION = (
+    "**Approximation ratio** r = E[cut] / C_max = -<H_C> / C_max: the expected cut of the "
+    "QAOA state at a method's angles over the graph's maximum cut C_max (brute force); "
+    "r = 1 when C_max = 0, and a uniformly random cut has r = (sum of weights / 2) / C_max.")
+REL_ERROR_DEFINITION = (
+    "**Relative error** after step t: |C_t - C*| / |C*|, with C_t = <H_C> at step t and "
+    "C* = -C_max (so it equals 1 - r); Table II averages it over the graphs of each size "
+    "and counts the steps until that mean curve changes by less than the tolerance per "
+    "step for good.")
 
 def _stats(values: Optional[np.ndarray], sizes: np.ndarray) -> Optional[dict[int, list]]:
   if values is None:
@@ -86,120 +115,13 @@ def _write_csvs(out: Path, summary: dict) -> None:
       w.writerow([n] + [t2[m].get(n, t2[m].get(str(n))) for m in t2])
 
 
-def _figure(figsize):
-  """A figure drawn by its own Agg canvas: pyplot and the session's backend stay untouched."""
-  # pylint: disable=import-outside-toplevel  # matplotlib loads only when a report is drawn
-  from matplotlib.backends.backend_agg import FigureCanvasAgg
-  from matplotlib.figure import Figure
-  fig = Figure(figsize=figsize)
-  FigureCanvasAgg(fig)
-  return fig
-
-
-def figure8(path: Path, results: dict, sizes: dict[str, np.ndarray], summary: dict,
-            phase1_steps: int) -> None:
-  """Mean relative error against total step, one panel per n; Phase I dashed.
-
-  Drawn with matplotlib's object API on an Agg canvas: the caller's backend (a
-  notebook's inline one) and pyplot's figures are left alone.
-
-  Args:
-    path: the PNG file to write.
-    results: ``{method: evaluation.evaluate_method(...) dict}`` with ``"lstm"`` among them; reads
-      ``rel_error_curve`` (``(G_m, T_m)`` float) and ``phase1_costs`` (``(G_m, T1)`` or
-      ``None`` for baselines without Phase I).
-    sizes: ``{method: (G_m,) int}`` node count of each result row.
-    summary: from :func:`summarize` (its ``table2`` marks each convergence step).
-    phase1_steps: number of Phase I steps ``T1`` (drawn dashed).
-
-  Example:
-    >>> figure8(Path("fig8.png"), results, sizes, summary, phase1_steps=10)  # doctest: +SKIP
-  """
-  import matplotlib
-
-  ns = sorted(set(int(n) for n in np.unique(sizes["lstm"])))
-  fig = _figure((4 * len(ns), 3.4))
-  axes = fig.subplots(1, len(ns), squeeze=False)
-  colors = dict(zip(DISPLAY_NAMES, matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]))
-  for ax, n in zip(axes[0], ns):
-    for method, res in results.items():
-      curve = metrics.mean_curve(np.asarray(res["rel_error_curve"]), sizes[method])[n]
-      learned = res.get("phase1_costs") is not None
-      steps = np.arange(1, len(curve) + 1) if learned else np.arange(len(curve))
-      if learned:
-        k = phase1_steps
-        ax.plot(steps[:k], curve[:k], "--", color=colors[method])
-        ax.plot(steps[k - 1:], curve[k - 1:], "-", color=colors[method], label=DISPLAY_NAMES[method])
-      else:
-        ax.plot(steps, curve, "-", color=colors[method], label=DISPLAY_NAMES[method], alpha=0.8)
-      it = summary["table2"][method].get(n)
-      if it is not None:
-        ax.axvline(it, color=colors[method], ls=":", lw=0.8)
-    ax.set_title(f"n = {n}")
-    ax.set_xlabel("total step (Phase I dashed, Phase II solid)")
-    ax.set_yscale("log")
-  axes[0][0].set_ylabel("mean relative error")
-  axes[0][-1].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-
-
-def figure9(path: Path, graph_nx, paths: dict[str, np.ndarray], fixed: np.ndarray,
-            optimum: np.ndarray, resolution: int = 121) -> None:
-  """p=1 energy landscape of one test graph with each method's Phase I path.
-
-  Drawn like :func:`figure8` (object API, own Agg canvas; the backend is unchanged).
-
-  Args:
-    path: the PNG file to write.
-    graph_nx: one ``nx.Graph``.
-    paths: ``{learned model: (T, 2, 1) float}`` Phase I angles on this graph.
-    fixed: ``(2, 1)`` float fixed angles; optimum: ``(2, 1)`` float p=1 optimum.
-    resolution: grid points per axis (``resolution**2`` float32 energies).
-
-  Example:
-    >>> import networkx as nx
-    >>> a = np.zeros((10, 2, 1))  # one model's Phase I angles on the graph
-    >>> figure9(Path("fig9.png"), nx.cycle_graph(6), {"lstm": a}, a[-1], a[-1])  # doctest: +SKIP
-  """
-  import jax
-  import jax.numpy as jnp
-
-  from jqmeta import graphs, qaoa
-
-  graph = graphs.from_networkx(graph_nx)
-  gammas = np.linspace(-np.pi, np.pi, resolution)
-  betas = np.linspace(-np.pi / 4, np.pi / 4, resolution)
-  # The p=1 energy has period pi/2 in beta: fold every point into the window.
-  fold = lambda a: np.stack([a[..., 0], (a[..., 1] + np.pi / 4) % (np.pi / 2) - np.pi / 4], -1)
-  G_, B_ = np.meshgrid(gammas, betas)
-  grid = jnp.asarray(np.stack([G_.ravel(), B_.ravel()], axis=1)[:, :, None], jnp.float32)
-  energy = jax.jit(jax.vmap(lambda a: qaoa.energy(a, graph)))(grid)
-  fig = _figure((6, 4.6))
-  ax = fig.subplots()
-  im = ax.contourf(G_, B_, np.asarray(energy).reshape(G_.shape), levels=30, cmap="viridis")
-  fig.colorbar(im, ax=ax, label="<H_C>")
-  for name, traj in paths.items():
-    traj = fold(np.asarray(traj).reshape(len(traj), 2))
-    ax.plot(traj[:, 0], traj[:, 1], ".-", label=DISPLAY_NAMES[name], lw=1.2)
-    ax.plot(traj[-1, 0], traj[-1, 1], "o", mfc="none", mec="k", ms=7)
-  ax.plot(*fold(np.asarray(fixed).reshape(2)), "*", mfc="w", mec="k", ms=13, label="fixed angles")
-  ax.plot(*fold(np.asarray(optimum).reshape(2)), "X", mfc="r", mec="k", ms=10,
-          label="p=1 optimum")
-  ax.set_xlabel("gamma")
-  ax.set_ylabel("beta")
-  ax.set_title(f"p=1 landscape, n={graph_nx.number_of_nodes()}, m={graph_nx.number_of_edges()}"
-               " (beta folded mod pi/2; circles: step 10)")
-  ax.legend(fontsize=7, loc="upper right")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-
-
 def _verdicts(summary: dict) -> list[str]:
   t3 = summary["table3"]
   lines = []
+  if not {"fixed_angles", "p1_optimum"} <= set(t3):
+    return lines
   ns = sorted(t3["fixed_angles"])
-  for m in ("qk_lstm", "lstm", "qlstm", "qfwp"):
+  for m in [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp") if m in t3]:
     d_fix = np.mean([t3[m][n]["phase1"][0] - t3["fixed_angles"][n]["phase1"][0] for n in ns])
     d_opt = np.mean([t3[m][n]["phase1"][0] - t3["p1_optimum"][n]["phase1"][0] for n in ns])
     rel = "better than" if d_fix > 0.005 else ("worse than" if d_fix < -0.005 else "level with")
@@ -209,9 +131,233 @@ def _verdicts(summary: dict) -> list[str]:
   return lines
 
 
+
+
+def graphs_fingerprint(test_graphs: list) -> str:
+  """SHA-256 of a list of graphs (node counts and sorted edge lists, in order).
+
+  Args:
+    test_graphs: ``nx.Graph`` objects with integer node labels.
+
+  Returns:
+    64 hex digits.
+
+  Example:
+    >>> import networkx as nx
+    >>> graphs_fingerprint([nx.path_graph(3)]) == graphs_fingerprint([nx.path_graph(3)])
+    True
+  """
+  canon = [[G.number_of_nodes(), sorted(sorted((int(u), int(v))) for u, v in G.edges)]
+           for G in test_graphs]
+  return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
+
+
+def is_paper_test_set(test_graphs: list) -> bool:
+  """Whether these are the paper's test graphs (all 90, or the ``--quick`` subset).
+
+  Only then are the paper's published values a like-for-like comparison.
+
+  Example:
+    >>> from jqmeta.app import paper
+    >>> is_paper_test_set(paper.default_dataset(0)["test_data"])
+    False
+  """
+  return graphs_fingerprint(test_graphs) in PAPER_TEST_FINGERPRINTS
+
+
+def _get(d: dict, n):
+  """``d[n]`` for an int size whether the keys are ints or (from JSON) strings."""
+  return d.get(n, d.get(str(n)))
+
+
+def _training_problems(training: dict) -> list[str]:
+  lines = []
+  for m, t in training.items():
+    best, epochs, stopped = t.get("best_epoch"), t.get("epochs"), t.get("stopped")
+    if best is None or epochs is None:
+      continue
+    found, why = [], []
+    if best == epochs and stopped in (None, "max_epochs"):
+      found.append("still improving at the epoch limit")
+      why.append(f"its best epoch is the last one ({best} of {epochs}), so more epochs "
+                 "would likely change its numbers")
+    if best in (1, 2):
+      found.append("barely trained")
+      why.append(f"its best epoch is {best}, so its numbers say little about the model")
+    if found:
+      lines.append(f"- **{DISPLAY_NAMES.get(m, m)}: {'; '.join(found)}.** "
+                   + "; ".join(why)[:1].upper() + "; ".join(why)[1:] + ".")
+  return lines
+
+
+def _random_problems(summary: dict) -> list[str]:
+  rand = summary.get("table3", {}).get("random")
+  rc = summary.get("random_cut_ratio") or {}
+  if not rand:
+    return []
+  below = []
+  for n in sorted(rand, key=int):
+    ours, floor = (_get(rand, n) or {}).get("phase2"), _get(rc, n)
+    if ours is not None and floor is not None and ours[0] < floor[0]:
+      below.append(f"n = {n}: {ours[0]:.3f} < {floor[0]:.3f}")
+  if not below:
+    return []
+  return ["- **Random seed: Phase II ends below the uniformly random cut** (" + "; ".join(below)
+          + "). Plain SGD from a random start did worse than cutting each edge with "
+          "probability 1/2: Phase II is too short or its learning rate unsuited here."]
+
+
+def problems(summary: dict) -> list[str]:
+  """Plain-language flags of training problems in a run's summary (markdown bullets).
+
+  Flags a learned model whose best epoch is the last (``stopped == "max_epochs"``: still
+  improving at the epoch limit) or is 1 or 2 (barely trained), and a ``random`` baseline
+  whose mean Phase II ratio is below the uniformly random cut ratio for some size.
+
+  Args:
+    summary: the reproduce summary; reads ``training`` (``{model: {"best_epoch",
+      "epochs", "stopped"}}``), ``table3["random"]`` and ``random_cut_ratio``.
+
+  Returns:
+    one bullet line per problem; empty when there is none.
+
+  Example:
+    >>> t = {"lstm": {"best_epoch": 2, "epochs": 9, "stopped": "early_stop"}}
+    >>> [line.split(".**")[0] for line in problems({"training": t})]
+    ['- **LSTM: barely trained']
+  """
+  return _training_problems(summary.get("training") or {}) + _random_problems(summary)
+
+
+def _header(summary: dict, paper: bool) -> list[str]:
+  wall = summary.get("wall_seconds")
+  covers = summary.get("wall_covers") or "what it covers was not recorded"
+  wall_txt = "not recorded" if wall is None else f"{wall} s ({covers})"
+  lines = ["# jqmeta reproduce report", "",
+           f"Dataset: {summary.get('dataset')}; variant: {summary.get('variant')}; "
+           f"p = {summary.get('p')}; quick: {summary.get('quick')}; energy method: "
+           f"{summary.get('energy_method')}.", "", f"One wall time for the run: {wall_txt}.", ""]
+  if paper:
+    lines.append("The test graphs are the paper's, so the paper's published values are shown "
+                 "in brackets beside ours.")
+  else:
+    lines.append("The test graphs are not the paper's: the graphs differ, so the paper's "
+                 "published values are not shown (compare the methods within this run).")
+  found = problems(summary)
+  lines += ["", "## Problems found in this run", ""]
+  lines += found or ["None of the checked problems (best epoch last or 1-2, random seed "
+                     "below the random cut) occurred."]
+  if found and summary.get("quick"):
+    lines += ["", "A quick run trains few epochs and runs a short Phase II, so flags here "
+              "are expected; run without `--quick` for numbers to read."]
+  return lines + [""]
+
+
+def _bracket(paper) -> str:
+  if paper is None:
+    return ""
+  return f" [{paper[0]:.2f}]" if paper[1] is None else f" [{paper[0]:.2f} ± {paper[1]:.2f}]"
+
+
+def _table3(summary: dict, methods: list, ns: list, paper: bool) -> list[str]:
+  t3 = summary["table3"]
+  lines = ["## Table III: approximation ratio (mean ± std)" + ("; paper in brackets" if paper
+                                                               else ""), "", RATIO_DEFINITION, "",
+           "| n | phase | " + " | ".join(DISPLAY_NAMES.get(m, m) for m in methods) + " |",
+           "|---|---|" + "---|" * len(methods)]
+  for n in ns:
+    for phase in ("phase1", "phase2"):
+      cells = []
+      for m in methods:
+        ref = PAPER_TABLE3.get(m, {}).get(phase, {}).get(n) if paper else None
+        if paper and ref is None and phase == "phase1" and m in PAPER_CEILINGS:
+          ceil = PAPER_CEILINGS[m].get(n)
+          ref = None if ceil is None else (ceil, None)
+        cells.append(_fmt((_get(t3[m], n) or {}).get(phase)) + _bracket(ref))
+      lines.append(f"| {n} | {phase} | " + " | ".join(cells) + " |")
+  rc = summary.get("random_cut_ratio") or {}
+  lines += ["", "Uniformly random cut ratio: " + ", ".join(
+      f"n={n}: {_get(rc, n)[0]:.3f}" for n in ns if _get(rc, n) is not None), "",
+            "Phase I for the baselines: `fixed_angles` and `p1_optimum` report their angles "
+            "directly (no learned model); `random` has no Phase I."
+            + (" Paper ceilings (grid searches on the paper's test set) are in brackets for "
+               "those two." if paper else ""), ""]
+  return lines
+
+
+def _table2(summary: dict, methods: list, ns: list, paper: bool) -> list[str]:
+  t2 = summary["table2"]
+  lines = [f"## Table II: iterations to convergence (tolerance {summary.get('convergence_tol')} "
+           "on the mean relative error" + ("; paper in brackets)" if paper else ")"), "",
+           REL_ERROR_DEFINITION, "",
+           "| n | " + " | ".join(DISPLAY_NAMES.get(m, m) for m in methods) + " |",
+           "|---|" + "---|" * len(methods)]
+  for n in ns:
+    cells = [f"{_get(t2[m], n)}" + (f" [{PAPER_TABLE2[m][n]}]"
+                                    if paper and n in PAPER_TABLE2.get(m, {}) else "")
+             for m in methods]
+    lines.append(f"| {n} | " + " | ".join(cells) + " |")
+  return lines
+
+
+def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
+  """The report: Tables II/III (beside the paper's on its graphs), problems, verdicts.
+
+  Args:
+    summary: the reproduce summary: ``table3``, ``table2``, ``random_cut_ratio`` and,
+      read when present, ``paper_dataset`` (bool, default False), ``wall_seconds``,
+      ``wall_covers`` (what the wall time covers), ``training`` and the run settings.
+    histories: unused; kept for callers of the earlier signature.
+
+  Returns:
+    the markdown text.
+
+  Example:
+    >>> s = {"table3": {"random": {10: {"phase1": None, "phase2": [0.6, 0.1]}}},
+    ...      "table2": {"random": {10: 40}}, "random_cut_ratio": {10: [0.7, 0.0]}}
+    >>> "below the uniformly random cut" in render_markdown(s)
+    True
+  """
+  del histories
+  t3 = summary["table3"]
+  paper = bool(summary.get("paper_dataset", False))
+  methods = [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles",
+                         "p1_optimum") if m in t3]
+  methods += sorted(m for m in t3 if m not in methods)
+  ns = sorted({int(n) for m in t3.values() for n in m})
+  lines = _header(summary, paper) + _table3(summary, methods, ns, paper)
+  lines += _table2(summary, methods, ns, paper)
+  verdicts = _verdicts(summary)
+  if verdicts:
+    lines += ["", "## How the learned models compare with the honest baselines", ""] + verdicts
+  if summary.get("training"):
+    lines += ["", "## Training", "", "| model | params | epochs | best epoch | stopped | seconds |",
+              "|---|---|---|---|---|---|"]
+    for m, t in summary["training"].items():
+      lines.append(f"| {DISPLAY_NAMES.get(m, m)} | {(t.get('params') or {}).get('total')} | "
+                   f"{t.get('epochs')} | {t.get('best_epoch')} | {t.get('stopped')} | "
+                   f"{t.get('seconds')} |")
+  lines += ["", "Figures: `figure8.png` (mean relative error per size), `figure9.png` "
+            "(p=1 landscape of test graph 0 with each Phase I path).", ""]
+  return "\n".join(lines)
+
+
+def write_report(out: Path, summary: dict) -> None:
+  """Writes ``out/report.md`` from the summary (call it once ``wall_seconds`` is final).
+
+  Example:
+    >>> write_report(out, summary)  # doctest: +SKIP
+  """
+  (Path(out) / "report.md").write_text(render_markdown(summary))
+
+
 def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_nx: list,
-              paths: dict, fixed: np.ndarray, optimum: np.ndarray, histories: dict) -> None:
-  """Writes table2.csv, table3.csv, figure8.png, figure9.png and report.md.
+              paths: dict, fixed: np.ndarray, optimum: np.ndarray, histories: dict,
+              *, report: bool = True) -> None:
+  """Writes table2.csv, table3.csv, figure8.png, figure9.png and (``report``) report.md.
+
+  Sets ``summary["paper_dataset"]`` (:func:`is_paper_test_set` of ``test_nx``) when the
+  summary does not have it, so that summary.json records it too.
 
   Args:
     out: existing output folder.
@@ -222,7 +368,9 @@ def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_n
     test_nx: the ``G`` test ``nx.Graph`` (graph 0 is drawn in figure 9).
     paths: ``{learned model: (G, T, 2, 1) float}`` Phase I angles.
     fixed: ``(2, 1)`` float fixed angles; optimum: ``(G, 2, 1)`` float p=1 optima.
-    histories: ``{learned model: TrainResult.history}``.
+    histories: unused (kept for callers of the earlier signature).
+    report: also write report.md; pass False and call :func:`write_report` later when
+      the wall time should include the figures.
 
   Example:
     >>> write_all(out, summary, results, sizes, test_nx, paths, fixed,  # doctest: +SKIP
@@ -230,66 +378,14 @@ def write_all(out: Path, summary: dict, results: dict, sizes: np.ndarray, test_n
     >>> sorted(p.name for p in out.glob("*.*"))  # doctest: +SKIP
     ['figure8.png', 'figure9.png', 'report.md', 'table2.csv', 'table3.csv']
   """
+  del histories
   out = Path(out)
+  summary.setdefault("paper_dataset", is_paper_test_set(test_nx))
   _write_csvs(out, summary)
   sizes_by = {m: (np.concatenate([sizes, sizes]) if m == "random" else sizes) for m in results}
   figure8(out / "figure8.png", results, sizes_by, summary,
           phase1_steps=next(iter(paths.values())).shape[1])
   figure9(out / "figure9.png", test_nx[0], {k: v[0] for k, v in paths.items()}, fixed,
           optimum[0])
-  (out / "report.md").write_text(render_markdown(summary, histories))
-
-
-def render_markdown(summary: dict, histories: Optional[dict] = None) -> str:
-  """The report: reproduced Tables II/III beside the paper's, verdicts, settings."""
-  t3, t2 = summary["table3"], summary["table2"]
-  ns = sorted(t3["lstm"])
-  methods = [m for m in ("qk_lstm", "lstm", "qlstm", "qfwp", "random", "fixed_angles",
-                         "p1_optimum") if m in t3]
-  lines = ["# jqmeta reproduce report", "",
-           f"Dataset: {summary.get('dataset')}; variant: {summary.get('variant')}; "
-           f"p = {summary.get('p')}; quick: {summary.get('quick')}; energy method: "
-           f"{summary.get('energy_method')}; wall time: {summary.get('wall_seconds')} s.", "",
-           "## Table III: approximation ratio (mean ± std); paper in brackets", ""]
-  lines.append("| n | phase | " + " | ".join(DISPLAY_NAMES[m] for m in methods) + " |")
-  lines.append("|---|---|" + "---|" * len(methods))
-  for n in ns:
-    for phase in ("phase1", "phase2"):
-      cells = []
-      for m in methods:
-        ours = _fmt(t3[m][n][phase])
-        paper = PAPER_TABLE3.get(m, {}).get(phase, {}).get(n)
-        if paper is None and phase == "phase1" and m in PAPER_CEILINGS:
-          ceil = PAPER_CEILINGS[m].get(n)
-          paper = None if ceil is None else (ceil, None)
-        ptxt = "" if paper is None else (f" [{paper[0]:.2f}]" if paper[1] is None
-                                          else f" [{paper[0]:.2f} ± {paper[1]:.2f}]")
-        cells.append(ours + ptxt)
-      lines.append(f"| {n} | {phase} | " + " | ".join(cells) + " |")
-  rc = summary.get("random_cut_ratio") or {}
-  lines += ["", "Uniformly random cut ratio: " + ", ".join(
-      f"n={n}: {v[0]:.3f}" for n, v in sorted(rc.items())), "",
-            "Phase I for the baselines: `fixed_angles` and `p1_optimum` report their angles "
-            "directly (no learned model); `random` has no Phase I. Paper ceilings (grid "
-            "searches on the paper's test set) are in brackets for those two.", "",
-            f"## Table II: iterations to convergence (tolerance {summary.get('convergence_tol')} "
-            "on the mean relative error; paper in brackets)", ""]
-  lines.append("| n | " + " | ".join(DISPLAY_NAMES[m] for m in methods) + " |")
-  lines.append("|---|" + "---|" * len(methods))
-  for n in ns:
-    cells = []
-    for m in methods:
-      paper = PAPER_TABLE2.get(m, {}).get(n)
-      cells.append(f"{t2[m][n]}" + ("" if paper is None else f" [{paper}]"))
-    lines.append(f"| {n} | " + " | ".join(cells) + " |")
-  lines += ["", "## How the learned models compare with the honest baselines", ""]
-  lines += _verdicts(summary)
-  if summary.get("training"):
-    lines += ["", "## Training", "", "| model | params | epochs | best epoch | stopped | seconds |",
-              "|---|---|---|---|---|---|"]
-    for m, t in summary["training"].items():
-      lines.append(f"| {DISPLAY_NAMES[m]} | {t['params']['total']} | {t['epochs']} | {t['best_epoch']} "
-                   f"| {t['stopped']} | {t['seconds']} |")
-  lines += ["", "Figures: `figure8.png` (mean relative error per size), `figure9.png` "
-            "(p=1 landscape of test graph 0 with each Phase I path).", ""]
-  return "\n".join(lines)
+  if report:
+    write_report(out, summary)

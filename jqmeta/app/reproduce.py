@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -34,9 +35,10 @@ from jqmeta import (baselines, evaluation, graphs, meta, metrics, models, parall
                     qaoa, training)
 from jqmeta._src import fileio, validation
 from jqmeta.app import paper, report
+from jqmeta.app.progress import Stages
 
 __all__ = ["Data", "load_data", "train_models", "fit_baselines", "evaluate_all", "summarize",
-           "run"]
+           "run", "WALL_COVERS"]
 
 
 class Data(NamedTuple):
@@ -55,17 +57,31 @@ class Data(NamedTuple):
   source: str
 
 
-class _Clock:
-  """Wall-clock laps of the stages (``timings_s`` in the summary)."""
+WALL_COVERS = ("from the start of reproduce.run to just before report.md is written: data, "
+               "meta-training, baselines, evaluation, tables and figures; not interpreter "
+               "start-up and imports")
+"""What ``summary["wall_seconds"]`` covers (``summary["wall_covers"]``)."""
 
-  def __init__(self):
+
+class _Clock:
+  """Wall-clock laps of the stages (``timings_s`` in the summary) and their stage lines."""
+
+  def __init__(self, stages: Optional[Stages] = None):
     self.start = self.last = time.perf_counter()
     self.laps: dict[str, float] = {}
+    self.stages = stages or Stages(False)
 
   def lap(self, name: str) -> None:
     now = time.perf_counter()
     self.laps[name] = round(now - self.last, 2)
     self.last = now
+
+  @contextlib.contextmanager
+  def stage(self, name: str, text: str):
+    """One stage: its line (see :class:`Stages`), then its lap."""
+    with self.stages.stage(text):
+      yield
+    self.lap(name)
 
   def total(self) -> float:
     return round(time.perf_counter() - self.start, 1)
@@ -101,7 +117,7 @@ def train_models(data: Data, out: Path, *, variant: str, p: int, seed: int,
     t0 = time.perf_counter()
     fitted = training.fit(model, meta.init(model, jax.random.fold_in(key, k)), data.train,
                           data.val, config, checkpoint_dir=out / "checkpoints" / name,
-                          progress=progress)
+                          progress=progress, label=f"meta-train {name}")
     trained[name] = {"model": model, "variables": fitted.variables, "record": {
         "epochs": len(fitted.history), "best_epoch": fitted.best_epoch,
         "stopped": fitted.stopped, "seconds": round(time.perf_counter() - t0, 2),
@@ -139,20 +155,25 @@ def evaluate_all(data: Data, trained: dict, fitted: dict, *, quick: bool, mesh=N
   """
   settings = dict(lr=phase2.PHASE2_LR, steps=30 if quick else phase2.PHASE2_STEPS,
                   tol=phase2.PHASE2_TOL, method=data.method, mesh=mesh)
+  clock = clock or _Clock()
+  n = data.test.batch_shape[0]
   with jax.enable_x64(True):
     test64 = data.test.astype(jnp.float64)
-    max_cuts = np.asarray(_batched(qaoa.max_cut, mesh)(test64))
+    with clock.stage("max_cut", f"exact max cut of {n} test graphs"):
+      max_cuts = np.asarray(_batched(qaoa.max_cut, mesh)(test64))
     search = paper.QUICK_P1_SEARCH if quick else {}
-    optimum = np.asarray(baselines.p1_optimum_batch(test64, method=data.method, mesh=mesh,
-                                                    **search)[0])
-    if clock is not None:
-      clock.lap("p1_optimum")
+    with clock.stage("p1_optimum", f"p=1 optimum of {n} test graphs"):
+      optimum = np.asarray(baselines.p1_optimum_batch(test64, method=data.method, mesh=mesh,
+                                                      **search)[0])
     results = {}
     for name, t in trained.items():
-      results[name] = evaluation.two_phase(
-          t["model"], t["variables"], data.test, max_cuts, method=data.method, mesh=mesh,
-          phase2_steps=settings["steps"], lr=settings["lr"], tol=settings["tol"])
-    results.update(_evaluate_baselines(test64, max_cuts, fitted, optimum, settings))
+      with clock.stage(f"evaluate_{name}", f"Phase I + Phase II {name} ({n} test graphs)"):
+        results[name] = evaluation.two_phase(
+            t["model"], t["variables"], data.test, max_cuts, method=data.method, mesh=mesh,
+            phase2_steps=settings["steps"], lr=settings["lr"], tol=settings["tol"])
+    with clock.stage("evaluate_baselines", "Phase II of random seed, fixed angles, p=1 "
+                     "optimum"):
+      results.update(_evaluate_baselines(test64, max_cuts, fitted, optimum, settings))
     random_cut = np.asarray(jax.vmap(baselines.random_cut_ratio)(test64, jnp.asarray(max_cuts)))
   paths = {name: results[name]["phase1_angles"] for name in trained}
   return results, {"max_cuts": max_cuts, "p1_optimum": optimum, "random_cut": random_cut,
@@ -178,8 +199,14 @@ def _evaluate_baselines(test64, max_cuts, fitted, optimum, settings) -> dict[str
 
 
 def summarize(data: Data, results: dict, extras: dict, trained: dict, fitted: dict, *,
-              quick: bool, variant: str, p: int, seed: int, clock: _Clock) -> dict[str, Any]:
-  """Stage 5: the JSON-ready summary (tables, settings, timings)."""
+              quick: bool, variant: str, p: int, seed: int, clock: _Clock,
+              cache: Optional[dict] = None) -> dict[str, Any]:
+  """Stage 5: the JSON-ready summary (tables, settings, timings, compilation cache).
+
+  ``paper_dataset`` is True only for the paper's own test graphs (content fingerprint,
+  :func:`jqmeta.app.report.is_paper_test_set`); ``wall_seconds`` is set again by
+  :func:`run` once the figures are written.
+  """
   sizes = data.sizes
   sizes_by = {m: (np.concatenate([sizes, sizes]) if m == "random" else sizes) for m in results}
   summary = report.summarize(results, sizes_by, extras["random_cut"], sizes)
@@ -191,6 +218,9 @@ def summarize(data: Data, results: dict, extras: dict, trained: dict, fitted: di
                    for k, t in trained.items()},
       "phase2": extras["phase2"], "convergence_tol": metrics.CONVERGENCE_TOL,
       "timings_s": clock.laps, "devices": [str(d) for d in jax.devices()],
+      "paper_dataset": bool(report.is_paper_test_set(data.splits["test_data"])),
+      "compilation_cache": dict(cache) if cache else {"enabled": False, "dir": None,
+                                                       "reason": "not requested"},
   })
   summary["per_graph"] = _per_graph(results, extras, sizes)
   summary["wall_seconds"] = clock.total()
@@ -219,7 +249,7 @@ def _checked_settings(dataset, variant, seed, epochs, p, quick) -> training.Trai
 
 def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str = "reference",
         seed: int = 0, epochs: Optional[int] = None, p: int = 1, progress: bool = True,
-        mesh=None) -> dict[str, Any]:
+        mesh=None, cache: Optional[dict] = None) -> dict[str, Any]:
   """Runs the full reproduction and writes every artefact to ``out``.
 
   Args:
@@ -231,15 +261,20 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
     seed: seed for model initialisation, random starts and the default dataset.
     epochs: override the maximum number of epochs (paper: 50).
     p: QAOA depth (paper: 1).
-    progress: show progress bars.
+    progress: show progress on stderr: a labelled bar per model on a terminal, one line
+      per epoch and per stage elsewhere.
     mesh: optional ``jax.sharding.Mesh`` to shard graph batches (see ``jqmeta.parallel``).
+    cache: the dict of :func:`jqmeta.app.progress.use_compilation_cache` when the caller
+      turned the compilation cache on (recorded as ``summary["compilation_cache"]``);
+      this function never turns it on itself.
 
   Returns:
     The summary dict also written to ``out/summary.json`` (plain JSON types, no
     arrays): ``table3`` / ``table2`` per method and graph size (see
     :func:`jqmeta.app.report.summarize`), ``per_graph`` (``n``, ``random_cut`` and
     ``ratio_phase1`` / ``ratio_phase2`` per method: one value per test graph, two
-    seeds' rows for ``random``), settings, timings and ``wall_seconds``.
+    seeds' rows for ``random``), settings, timings, ``paper_dataset``,
+    ``compilation_cache``, ``wall_seconds`` and ``wall_covers`` (:data:`WALL_COVERS`).
 
   Raises:
     ValueError / TypeError / FileNotFoundError: a bad argument, a missing dataset or
@@ -252,23 +287,26 @@ def run(dataset=None, out="runs/reproduce", *, quick: bool = False, variant: str
   """
   config = _checked_settings(dataset, variant, seed, epochs, p, quick)
   fileio.prepare_output_dir(out, "out")
-  clock = _Clock()
+  clock = _Clock(Stages(progress))
   out = Path(out)
-  data = load_data(dataset, quick=quick, seed=seed, p=p)
-  clock.lap("data")
+  with clock.stage("data", "load the dataset"):
+    data = load_data(dataset, quick=quick, seed=seed, p=p)
   config = dataclasses.replace(config, method=data.method)
   trained = train_models(data, out, variant=variant, p=p, seed=seed, config=config,
                          progress=progress, clock=clock)
-  fitted = fit_baselines(data, p=p, seed=seed, quick=quick)
-  clock.lap("fit_fixed_angles")
+  with clock.stage("fit_fixed_angles", "baselines: fixed angle pair (training graphs) and "
+                   "random starts"):
+    fitted = fit_baselines(data, p=p, seed=seed, quick=quick)
   results, extras = evaluate_all(data, trained, fitted, quick=quick, mesh=mesh, clock=clock)
-  clock.lap("phase2")
-  summary = summarize(data, results, extras, trained, fitted, quick=quick, variant=variant,
-                      p=p, seed=seed, clock=clock)
-  report.write_all(out, summary, results, data.sizes, data.splits["test_data"],
-                   extras["paths"], fitted["fixed_angles"], extras["p1_optimum"],
-                   {k: t["record"]["history"] for k, t in trained.items()})
-  clock.lap("report")
-  summary["wall_seconds"] = clock.total()
+  with clock.stage("figures", "tables and figures"):
+    summary = summarize(data, results, extras, trained, fitted, quick=quick, variant=variant,
+                        p=p, seed=seed, clock=clock, cache=cache)
+    report.write_all(out, summary, results, data.sizes, data.splits["test_data"],
+                     extras["paths"], fitted["fixed_angles"], extras["p1_optimum"],
+                     {k: t["record"]["history"] for k, t in trained.items()}, report=False)
+  summary["wall_seconds"], summary["wall_covers"] = clock.total(), WALL_COVERS
+  report.write_report(out, summary)
+  if cache:
+    summary["compilation_cache"] = dict(cache)  # hits and writes up to here
   fileio.atomic_write(out / "summary.json", json.dumps(summary, indent=2))
   return summary

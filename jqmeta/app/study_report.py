@@ -1,0 +1,209 @@
+"""Files of ``jqmeta study``: study.json, the leaderboard (markdown and CSV), two figures.
+
+:func:`write_all` takes the dict :func:`jqmeta.study.run_study` returns and writes:
+
+* ``study.json``: every number, the configuration, its signature and the stage times;
+* ``leaderboard.md``: one table per family and depth ``p`` (test graphs of every size
+  pooled), methods sorted by evaluations to the first target (graphs that never reach it
+  count as the total evaluations + 1), every number with its 95% bootstrap CI;
+* ``leaderboard.csv``: the same per family, ``p``, test size (and ``all``) and method;
+* ``ratio_vs_evaluations_<family>.png``: mean ratio to best found against evaluations,
+  one panel per ``p``, one curve per method;
+* ``ratio_vs_n_<family>.png``: approximation ratio against test size at a fixed budget
+  (size transfer), one panel per ``p``.
+
+Example:
+  >>> from jqmeta.app import study_report
+  >>> study_report.fmt_ci([0.91234, 0.9, 0.92])
+  '0.912 [0.900, 0.920]'
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+from pathlib import Path
+
+from jqmeta._src import fileio
+from jqmeta.app import style
+
+__all__ = ["write_all", "render_leaderboard", "leaderboard_rows", "fmt_ci", "figure_curves",
+           "figure_sizes"]
+
+
+def fmt_ci(ci, digits: int = 3) -> str:
+  """``[mean, low, high]`` as ``"mean [low, high]"`` (``"-"`` for ``None``).
+
+  Example:
+    >>> fmt_ci([12.0, 10.5, 14.25], 1)
+    '12.0 [10.5, 14.2]'
+  """
+  if ci is None:
+    return "-"
+  m, lo, hi = ci
+  return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _cost(training) -> str:
+  if not training:
+    return "-"
+  return f"{training['evaluations']} evals, {training['seconds']:.1f} s"
+
+
+def render_leaderboard(result: dict) -> str:
+  """The markdown leaderboard: one table per family and ``p`` (module docstring).
+
+  Example:
+    >>> render_leaderboard({"config": {"targets": [0.98], "budgets": [0]}, "families": {}})[:13]
+    '# Leaderboard'
+  """
+  cfg = result["config"]
+  targets, budgets = cfg["targets"], cfg["budgets"]
+  lines = ["# Leaderboard", "",
+           "Evaluations to target: energy (+gradient) evaluations until the ratio to the "
+           "per-graph best found reaches the target, Phase I included; graphs that never "
+           "reach it count as the total + 1 (so the mean is a lower bound), `reached` is the "
+           "fraction that do. Every number: mean [95% bootstrap CI over test graphs]. "
+           "`B`: Phase II steps after Phase I (or after the rule's angles).", ""]
+  head = (["rank", "method", "kind"]
+          + [f"evals to {t}" for t in targets] + [f"reached {t}" for t in targets]
+          + [f"ratio to best, B={b}" for b in budgets]
+          + [f"approx. ratio, B={budgets[-1]}", "meta-training cost"])
+  for family, by_p in result["families"].items():
+    for p, entry in by_p.items():
+      all_n = next(iter(entry["methods"].values()))["sizes"]["all"]["graphs"]
+      lines += [f"## {family}, p = {p} ({all_n} test graphs)", "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+      for rank, method in enumerate(entry["ranking"], 1):
+        m = entry["methods"][method]
+        s = m["sizes"]["all"]
+        ett = s["evals_to_target"]
+        row = ([str(rank), f"`{method}`", m["kind"]]
+               + [fmt_ci(ett[str(t)]["censored"], 1) for t in targets]
+               + [fmt_ci(ett[str(t)]["fraction"], 2) for t in targets]
+               + [fmt_ci(s["ratio_to_best"][str(b)]) for b in budgets]
+               + [fmt_ci(s["ratio"][str(budgets[-1])]), _cost(m["training"])])
+        lines.append("| " + " | ".join(row) + " |")
+      lines.append("")
+  return "\n".join(lines)
+
+
+def leaderboard_rows(result: dict) -> list[dict]:
+  """One CSV row per family, ``p``, test size (``all`` pooled) and method.
+
+  Example:
+    >>> leaderboard_rows({"config": {"targets": [0.98], "budgets": [0]}, "families": {}})
+    []
+  """
+  cfg, rows = result["config"], []
+  for family, by_p in result["families"].items():
+    for p, entry in by_p.items():
+      for rank, method in enumerate(entry["ranking"], 1):
+        m = entry["methods"][method]
+        for n, s in m["sizes"].items():
+          row = {"family": family, "p": p, "n": n, "method": method, "kind": m["kind"],
+                 "rank": rank, "graphs": s["graphs"]}
+          for t in cfg["targets"]:
+            e = s["evals_to_target"][str(t)]
+            row.update(_ci_cols(f"evals_to_{t}", e["censored"]))
+            row.update(_ci_cols(f"reached_{t}", e["fraction"]))
+            row[f"evals_to_{t}_mean_reached"] = e["mean_reached"]
+          for b in cfg["budgets"]:
+            row.update(_ci_cols(f"ratio_to_best_B{b}", s["ratio_to_best"][str(b)]))
+            row.update(_ci_cols(f"ratio_B{b}", s["ratio"][str(b)]))
+          tr = m["training"] or {}
+          row["train_evaluations"] = tr.get("evaluations")
+          row["train_seconds"] = tr.get("seconds")
+          rows.append(row)
+  return rows
+
+
+def _ci_cols(name: str, ci) -> dict:
+  return {name: ci[0], f"{name}_lo": ci[1], f"{name}_hi": ci[2]}
+
+
+def _csv(rows: list[dict]) -> str:
+  buf = _io.StringIO()
+  if rows:
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+  return buf.getvalue()
+
+
+def _legend(fig, axes) -> None:
+  """One legend below the panels with every method of any panel (warm starts: p > 1 only)."""
+  seen = {}
+  for ax in axes:
+    for h, label in zip(*ax.get_legend_handles_labels()):
+      seen.setdefault(label, h)
+  fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+             ncols=min(len(seen), 3))
+
+
+def figure_curves(result: dict, family: str, path) -> None:
+  """Mean ratio to best found against evaluations, one panel per ``p``, one curve per method."""
+  by_p = result["families"][family]
+  with style.rc_context():
+    fig = style.new_figure((4.6 * len(by_p) + 1, 5.6))
+    axes = fig.subplots(1, len(by_p), squeeze=False)[0]
+    for ax, (p, entry) in zip(axes, by_p.items()):
+      for method in entry["ranking"]:
+        c = entry["methods"][method]["curve"]
+        st = style.style(method)
+        ax.plot(c["evals"], c["ratio_to_best"], label=method, color=st["color"],
+                linestyle=st["linestyle"], marker=st["marker"], markevery=max(len(c["evals"]) // 6, 1),
+                markersize=4)
+      ax.set_xlabel("energy evaluations")
+      ax.set_ylabel("ratio to best found")
+      ax.set_title(f"{family}, p = {p}")
+      ax.grid(alpha=0.3)
+    _legend(fig, axes)
+    style.save(fig, path)
+
+
+def figure_sizes(result: dict, family: str, path, budget: int) -> None:
+  """Approximation ratio (95% CI bars) against test size at ``budget`` Phase II steps."""
+  by_p = result["families"][family]
+  with style.rc_context():
+    fig = style.new_figure((4.6 * len(by_p) + 1, 5.6))
+    axes = fig.subplots(1, len(by_p), squeeze=False)[0]
+    for ax, (p, entry) in zip(axes, by_p.items()):
+      for method in entry["ranking"]:
+        sizes = {n: s for n, s in entry["methods"][method]["sizes"].items() if n != "all"}
+        ns = [int(n) for n in sizes]
+        ci = [sizes[str(n)]["ratio"][str(budget)] for n in ns]
+        st = style.style(method)
+        ax.errorbar(ns, [c[0] for c in ci], yerr=[[c[0] - c[1] for c in ci],
+                                                  [c[2] - c[0] for c in ci]],
+                    label=method, color=st["color"], linestyle=st["linestyle"],
+                    marker=st["marker"], markersize=4, capsize=2)
+      ax.set_xlabel("test graph size n")
+      ax.set_ylabel(f"approximation ratio after B = {budget}")
+      ax.set_title(f"{family}, p = {p}")
+      ax.grid(alpha=0.3)
+    _legend(fig, axes)
+    style.save(fig, path)
+
+
+def write_all(result: dict, out) -> list[Path]:
+  """Writes every file of the module docstring into ``out``; returns their paths.
+
+  Example:
+    >>> write_all(result, "runs/study")  # doctest: +SKIP
+  """
+  out = Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  budgets = result["config"]["budgets"]
+  fixed = budgets[len(budgets) // 2]
+  paths = [out / "study.json", out / "leaderboard.md", out / "leaderboard.csv"]
+  fileio.atomic_write(paths[0], json.dumps(result, indent=1, allow_nan=False))
+  fileio.atomic_write(paths[1], render_leaderboard(result))
+  fileio.atomic_write(paths[2], _csv(leaderboard_rows(result)))
+  for family in result["families"]:
+    paths.append(out / f"ratio_vs_evaluations_{family}.png")
+    figure_curves(result, family, paths[-1])
+    paths.append(out / f"ratio_vs_n_{family}.png")
+    figure_sizes(result, family, paths[-1], fixed)
+  return paths
