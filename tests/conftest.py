@@ -49,3 +49,18 @@ def brute_force_cut(G: nx.Graph) -> float:
     best = max(best, sum(d.get("weight", 1.0) for u, v, d in G.edges(data=True)
                          if side[u] != side[v]))
   return best
+
+
+def dense_energy(angles, G):
+  """``<H_C>`` of the p-layer QAOA state by an independent dense NumPy statevector (float64)."""
+  n = G.number_of_nodes()
+  bits = (np.arange(2**n)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
+  cut = sum(d.get("weight", 1.0) * (bits[:, u] != bits[:, v]) for u, v, d in G.edges(data=True))
+  psi = np.full(2**n, 2.0 ** (-n / 2), complex)
+  for gamma, beta in np.asarray(angles, np.float64).reshape(2, -1).T:
+    psi = (psi * np.exp(1j * gamma * cut)).reshape((2,) * n)
+    rx = np.array([[np.cos(beta), -1j * np.sin(beta)], [-1j * np.sin(beta), np.cos(beta)]])
+    for q in range(n):
+      psi = np.moveaxis(np.tensordot(rx, psi, axes=([1], [q])), 0, q)
+    psi = psi.reshape(-1)
+  return -float(np.sum(np.abs(psi) ** 2 * cut))

@@ -25,7 +25,7 @@ import pytest
 
 from jqmeta import graphs, io, meta, qaoa
 from jqmeta._src import precision as prec
-from conftest import reference_dir
+from conftest import reference_dir, dense_energy
 
 CHECKPOINTS = {"LSTM": "best_LSTM_model_2D_QAOA", "QK": "best_QK_model_6e-6",
                "FWP": "best_FWP_model_2D_QAOA", "QLSTM": "best_VQC_model_2D_QAOA"}
@@ -209,19 +209,7 @@ def test_qlstm_published_trajectories_match_no_draw_of_the_untrained_weights(pub
   assert np.abs(a - ref_angles[idx]).max(axis=(1, 2, 3)).min() > 0.1
 
 
-def _dense_energy(angles, G):
-  """``<H_C>`` of the QAOA state by an independent dense NumPy statevector (float64)."""
-  n = G.number_of_nodes()
-  bits = (np.arange(2**n)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1
-  cut = sum(d.get("weight", 1.0) * (bits[:, u] != bits[:, v]) for u, v, d in G.edges(data=True))
-  psi = np.full(2**n, 2.0 ** (-n / 2), complex)
-  for gamma, beta in np.asarray(angles, np.float64).reshape(2, -1).T:
-    psi = (psi * np.exp(1j * gamma * cut)).reshape((2,) * n)
-    rx = np.array([[np.cos(beta), -1j * np.sin(beta)], [-1j * np.sin(beta), np.cos(beta)]])
-    for q in range(n):
-      psi = np.moveaxis(np.tensordot(rx, psi, axes=([1], [q])), 0, q)
-    psi = psi.reshape(-1)
-  return -float(np.sum(np.abs(psi) ** 2 * cut))
+_dense_energy = dense_energy  # the shared oracle (conftest)
 
 
 def _qlstm_gate(y, w):

@@ -142,12 +142,17 @@ def _legend(fig, axes) -> None:
              ncols=min(len(seen), 3))
 
 
+def _panels(count: int):
+  """One figure with ``count`` panels side by side (one per depth p)."""
+  fig = style.new_figure((4.6 * count + 1, 5.6))
+  return fig, fig.subplots(1, count, squeeze=False)[0]
+
+
 def figure_curves(result: dict, family: str, path) -> None:
   """Mean ratio to best found against evaluations, one panel per ``p``, one curve per method."""
   by_p = result["families"][family]
   with style.rc_context():
-    fig = style.new_figure((4.6 * len(by_p) + 1, 5.6))
-    axes = fig.subplots(1, len(by_p), squeeze=False)[0]
+    fig, axes = _panels(len(by_p))
     for ax, (p, entry) in zip(axes, by_p.items()):
       for method in entry["ranking"]:
         c = entry["methods"][method]["curve"]
@@ -167,8 +172,7 @@ def figure_sizes(result: dict, family: str, path, budget: int) -> None:
   """Approximation ratio (95% CI bars) against test size at ``budget`` Phase II steps."""
   by_p = result["families"][family]
   with style.rc_context():
-    fig = style.new_figure((4.6 * len(by_p) + 1, 5.6))
-    axes = fig.subplots(1, len(by_p), squeeze=False)[0]
+    fig, axes = _panels(len(by_p))
     for ax, (p, entry) in zip(axes, by_p.items()):
       for method in entry["ranking"]:
         sizes = {n: s for n, s in entry["methods"][method]["sizes"].items() if n != "all"}
