@@ -451,7 +451,8 @@ def report(res: dict) -> str:
 def _parser():
   ap = common.base_parser(__doc__.splitlines()[0])
   ap.add_argument("--out", metavar="DIR", help="write compare_simulators.json and .md here")
-  ap.add_argument("--mode", default="both", help="both (default), pinned or default")
+  ap.add_argument("--mode", default=None, help="both, pinned or default (default: both; "
+                  "--quick: pinned, the like-for-like mode, to stay under 3 minutes)")
   ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of "
                   + ", ".join(PEERS))
   ap.add_argument("--build-qokit", action="store_true", help="compile QOKit's C simulator")
@@ -479,6 +480,8 @@ def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else list(argv)
   args = _parser().parse_args(argv)
   args.peers = tuple(x for x in args.peers.split(",") if x)
+  if args.mode is None:
+    args.mode = "pinned" if args.quick else "both"
   bad = [x for x in args.peers if x not in PEERS] + (
       [] if args.mode in ("both", "pinned", "default") else [f"--mode {args.mode}"])
   if bad:

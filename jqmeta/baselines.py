@@ -10,7 +10,8 @@
 * Published parameter-setting rules for any p and the per-graph "best found" reference
   (:func:`regular_fixed_angles`, :func:`sk_angles`, :func:`rescaled_sk_angles`,
   :func:`linear_ramp`, :func:`median_angles`, :func:`interp`, :func:`best_found`, ...),
-  implemented in :mod:`jqmeta._src.rules` and re-exported here.
+  implemented in :mod:`jqmeta._src.rules` and :mod:`jqmeta._src.best_found` and re-exported
+  here.
 
 Symmetries (exact, any depth): every ``beta_k`` has period ``pi/2``
 (``exp(-i pi/2 sum X) = (-i)^n X^(x)n``, the identity on the bit-flip-symmetric states
@@ -42,12 +43,13 @@ import jax
 import jax.numpy as jnp
 
 from jqmeta import metrics, parallel, phase2, qaoa
+from jqmeta._src import best_found as best_found_lib
 from jqmeta._src import legacy, memory, rules, validation
-from jqmeta._src.rules import (SK_ENERGIES, BestFound, best_found, best_found_batch,  # noqa: F401
-                               best_found_labels, fit_linear_ramp, graph_scale, interp,
-                               linear_ramp, median_angles, regular_fixed_angles,
-                               regular_fixed_angles_ratio, rescaled_sk_angles, sk_angles,
-                               sk_energy)
+from jqmeta._src.best_found import (BestFound, best_found, best_found_batch,  # noqa: F401
+                                    best_found_labels, median_angles)
+from jqmeta._src.rules import (SK_ENERGIES, fit_linear_ramp, graph_scale, interp,  # noqa: F401
+                               linear_ramp, regular_fixed_angles, regular_fixed_angles_ratio,
+                               rescaled_sk_angles, sk_angles, sk_energy)
 from jqmeta.graphs import Graph
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "p1_optimum_batch",
     "fold_angles",
     *rules.__all__,
+    *best_found_lib.__all__,
 ]
 
 _CHUNK_BYTES = 2**30  # preferred size of one chunk of grid evaluations (cache-friendly)

@@ -45,7 +45,7 @@ from jqmeta import graphs as _graphs
 from jqmeta._src import validation
 
 __all__ = ["FAMILIES", "DEFAULTS", "numpy_rng", "erdos_renyi", "random_regular",
-           "weighted_erdos_renyi", "sherrington_kirkpatrick", "generate", "batch",
+           "weighted_erdos_renyi", "sherrington_kirkpatrick", "check_regular", "generate", "batch",
            "sk_energy_per_site"]
 
 FAMILIES = ("er", "regular", "weighted", "sk")
@@ -145,6 +145,24 @@ def erdos_renyi(n: int, edge_prob: float, key, *, count: int = 1) -> list[nx.Gra
   return _draw(key, count, one)
 
 
+def check_regular(n: int, degree: int) -> tuple[int, int]:
+  """``(n, degree)`` if a connected ``degree``-regular graph on ``n`` nodes exists, else a
+  ``ValueError`` naming why (checked before any work, also by :class:`jqmeta.study.StudyConfig`).
+
+  Example:
+    >>> check_regular(8, 3)
+    (8, 3)
+  """
+  n = _check_n(n)
+  degree = validation.check_int("degree", degree, 1)
+  if degree >= n or (n * degree) % 2:
+    raise ValueError(f"no {degree}-regular graph on {n} nodes: need degree < n and n * degree "
+                     "even")
+  if degree == 1 and n > 2:
+    raise ValueError(f"a 1-regular graph on {n} > 2 nodes is never connected")
+  return n, degree
+
+
 def random_regular(n: int, degree: int, key, *, count: int = 1) -> list[nx.Graph]:
   """Connected random ``degree``-regular graphs on ``n`` nodes, unit weights.
 
@@ -164,13 +182,7 @@ def random_regular(n: int, degree: int, key, *, count: int = 1) -> list[nx.Graph
     >>> sorted(set(d for _, d in g.degree())), g.number_of_edges()
     ([3], 9)
   """
-  n = _check_n(n)
-  degree = validation.check_int("degree", degree, 1)
-  if degree >= n or (n * degree) % 2:
-    raise ValueError(f"no {degree}-regular graph on {n} nodes: need degree < n and n * degree "
-                     "even")
-  if degree == 1 and n > 2:
-    raise ValueError(f"a 1-regular graph on {n} > 2 nodes is never connected")
+  n, degree = check_regular(n, degree)
 
   def one(rng):
     G = _connected(rng, lambda s: nx.random_regular_graph(degree, n, seed=s),
@@ -313,12 +325,15 @@ def generate(family: str, n: int, key, *, count: int = 1, **options) -> list[nx.
   return _GENERATORS[family](n, key, count, **{**DEFAULTS[family], **options})
 
 
-def batch(graphs: Sequence[nx.Graph], *, n_qubits: int | None = None) -> _graphs.Graph:
+def batch(graphs: Sequence[nx.Graph], *, n_qubits: int | None = None,
+          max_edges: int | None = None) -> _graphs.Graph:
   """Converts networkx graphs and stacks them into one padded batched ``Graph``.
 
   Args:
     graphs: non-empty sequence of ``nx.Graph``.
     n_qubits: optional common qubit count (``>=`` every graph's nodes).
+    max_edges: optional common edge capacity (``>=`` every graph's edges).  Batches with
+      equal ``n_qubits`` and ``max_edges`` share compiled programs whatever the family.
 
   Returns:
     a ``Graph`` with batch shape ``(len(graphs),)`` (see :func:`jqmeta.graphs.stack`).
@@ -326,6 +341,8 @@ def batch(graphs: Sequence[nx.Graph], *, n_qubits: int | None = None) -> _graphs
   Example:
     >>> batch([nx.path_graph(3), nx.cycle_graph(5)], n_qubits=6).n_qubits
     6
+    >>> batch([nx.path_graph(3)], max_edges=10).edges.shape
+    (1, 10, 2)
   """
   graphs = list(graphs)
   if not graphs:
@@ -336,4 +353,5 @@ def batch(graphs: Sequence[nx.Graph], *, n_qubits: int | None = None) -> _graphs
     if n_qubits < biggest:
       raise ValueError(f"n_qubits={n_qubits} is smaller than the largest graph ({biggest} "
                        "nodes)")
-  return _graphs.stack([_graphs.from_networkx(G, n_qubits=n_qubits) for G in graphs])
+  return _graphs.stack([_graphs.from_networkx(G, n_qubits=n_qubits, max_edges=max_edges)
+                        for G in graphs])

@@ -41,17 +41,18 @@ from typing import Optional
 
 import jax
 import numpy as np
-from tqdm import tqdm
 
-from jqmeta import baselines, evaluation, io, meta, models, problems, qaoa, training
+from jqmeta import baselines, evaluation, meta, models, problems, training
 from jqmeta._src import validation
+from jqmeta._src import study_data as data
+from jqmeta._src.study_data import make_datasets
 from jqmeta._src.study_summary import digest, fold, jsonable, summarize
 
 __all__ = ["StudyConfig", "run_study", "make_datasets", "fit_rules", "reference_optima",
            "train_learned",
            "evaluate_rules", "evaluate_learned", "summarize", "METHOD_RULES", "STUDY_VERSION"]
 
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 """Bumped whenever a change alters the numbers a study writes (part of every signature)."""
 METHOD_RULES = ("fixed_angle_conjecture", "sk_angles", "rescaled_sk", "linear_ramp", "median",
                 "random")
@@ -90,8 +91,8 @@ class StudyConfig:
   """
   families: tuple = problems.FAMILIES
   ps: tuple = (1, 2, 3)
-  train_n: tuple = (6, 7, 8, 9, 10)
-  test_n: tuple = (10, 12, 14, 16)
+  train_n: tuple = (6, 8, 10)
+  test_n: tuple = (10, 12, 14)
   budgets: tuple = (0, 10, 50)
   train_count: int = 12
   val_count: int = 4
@@ -107,8 +108,8 @@ class StudyConfig:
   warm_start: bool = True
   bootstrap: int = 1000
   check_graphs: int = 2
-  search_random: int = 4
-  search_steps: int = 150
+  search_random: int = 2
+  search_steps: int = 60
   seed: int = 0
 
   def __post_init__(self):
@@ -119,6 +120,9 @@ class StudyConfig:
       object.__setattr__(self, name, tuple(value))
     for f in self.families:
       validation.check_choice("family", f, problems.FAMILIES)
+    if "regular" in self.families:
+      for n in self.train_n + self.test_n:
+        problems.check_regular(n, problems.DEFAULTS["regular"]["degree"])
     for name, low in (("ps", 1), ("train_n", 3), ("test_n", 3), ("budgets", 0)):
       for v in getattr(self, name):
         validation.check_int(f"StudyConfig.{name} entry", v, low)
@@ -134,8 +138,9 @@ class StudyConfig:
 
   @classmethod
   def quick(cls, **overrides) -> "StudyConfig":
-    """A tiny study (two families, p 1 and 2, small graphs, 2 epochs), every method."""
-    base = dict(families=("er", "regular"), ps=(1, 2), train_n=(6,), test_n=(8,),
+    """A tiny study: every family, method and depth of the full one, on small graphs
+    (train n = 6, test n = 8), few graphs and 2 epochs."""
+    base = dict(families=problems.FAMILIES, ps=(1, 2, 3), train_n=(6,), test_n=(8,),
                 train_count=6, val_count=2, test_count=6, epochs=2, bootstrap=200,
                 check_graphs=1)
     return cls(**{**base, **overrides})
@@ -155,82 +160,14 @@ def _model_from(spec: str):
   return models.create(name, variant=variant)
 
 
-def _bar(total: int, desc: str, progress: bool):
-  return tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True, leave=False)
-
-
-def _graph_key(graphs: list) -> str:
-  return digest([sorted((u, v, float(d.get("weight", 1.0))) for u, v, d in g.edges(data=True))
-                  for g in graphs])
-
-
-def make_datasets(config: StudyConfig, key, out=None, *, progress: bool = False) -> dict:
-  """Train / validation / test graphs of every family (saved, and reloaded if present).
-
-  Args:
-    config: the :class:`StudyConfig`.
-    key: a ``jax.random.key``; family ``i`` uses ``fold_in(key, i)``.
-    out: optional folder; ``out/datasets/<family>.json`` is written (with its signature
-      in ``<family>.signature``), and read back instead of regenerating when it matches.
-    progress: show a bar.
-
-  Returns:
-    ``{family: {"train": [nx.Graph], "val": [...], "test": {n: [...]}}}``.
-
-  Example:
-    >>> import jax
-    >>> cfg = StudyConfig.quick(families=("er",), test_count=2, train_count=2, val_count=1)
-    >>> d = make_datasets(cfg, jax.random.key(0))
-    >>> len(d["er"]["train"]), sorted(d["er"]["test"]), len(d["er"]["test"][8])
-    (2, [8], 2)
-  """
-  data = {}
-  bar = _bar(len(config.families), "datasets", progress)
-  for i, family in enumerate(config.families):
-    fkey = jax.random.fold_in(key, problems.FAMILIES.index(family))
-    sig = digest([config.train_n, config.test_n, config.train_count, config.val_count,
-                   config.test_count, family, np.asarray(jax.random.key_data(fkey)).tolist()])
-    path = None if out is None else Path(out) / "datasets" / f"{family}.json"
-    stamp = None if path is None else path.with_suffix(".signature")
-    if path is not None and path.exists() and stamp.exists() and stamp.read_text() == sig:
-      data[family] = _unpack(io.load_dataset(path), config)
-      bar.update(1)
-      continue
-    splits = {}
-    for j, n in enumerate(config.train_n):
-      k_tr, k_va = jax.random.split(jax.random.fold_in(fkey, 1000 + j))
-      splits.setdefault("train", []).extend(
-          problems.generate(family, n, k_tr, count=config.train_count))
-      splits.setdefault("val", []).extend(
-          problems.generate(family, n, k_va, count=config.val_count))
-    for j, n in enumerate(config.test_n):
-      splits[f"test_{n}"] = problems.generate(family, n, jax.random.fold_in(fkey, 2000 + j),
-                                              count=config.test_count)
-    if path is not None:
-      path.parent.mkdir(parents=True, exist_ok=True)
-      io.save_dataset(path, splits)
-      stamp.write_text(sig)
-    data[family] = _unpack(splits, config)
-    bar.update(1)
-  bar.close()
-  return data
-
-
-def _unpack(splits: dict, config: StudyConfig) -> dict:
-  return {"train": splits["train"], "val": splits["val"],
-          "test": {n: splits[f"test_{n}"] for n in config.test_n}}
-
-
-def _max_cuts(gs: list) -> np.ndarray:
-  return np.asarray(jax.vmap(qaoa.max_cut)(problems.batch(gs)), np.float64)
-
-
-def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *,
+def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *, mesh=None,
                      progress: bool = False) -> dict:
   """Max cuts and per-graph best found energies of every test set, and a convergence check.
 
   The search (:func:`jqmeta.baselines.best_found_batch`) is also seeded with the fitted
-  rules of :func:`fit_rules` (``extra_starts``).
+  rules of :func:`fit_rules` (``extra_starts``) and, at ``p > 1`` when ``p - 1`` is in
+  ``config.ps``, with INTERP of the same graph's depth ``p - 1`` best found (``previous``:
+  a smaller program than the internal INTERP chain).
 
   Returns:
     ``{family: {p: {n: {"max_cut": (G,), "energy": (G,), "sources": ...}}}}`` (NumPy
@@ -238,25 +175,31 @@ def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *,
     how much the best found ratio improves with doubled starts and steps on
     ``check_graphs`` graphs of the largest test size.
   """
-  out, check = {}, {}
-  jobs = [(f, p, n) for f in config.families for p in config.ps for n in config.test_n]
-  bar = _bar(len(jobs), "reference optima", progress)
+  out, check, angles = {}, {}, {}
+  jobs = [(f, p, n) for f in config.families for p in sorted(config.ps) for n in config.test_n]
+  bar = data.bar(len(jobs), "reference optima", progress)
   for f, p, n in jobs:
     gs = datasets[f]["test"][n]
     k = fold(key, problems.FAMILIES.index(f), p, n)
-    mc = _max_cuts(gs)
-    extra = np.stack(list(rules[f][p].values()))
-    res = baselines.best_found_batch(problems.batch(gs), p, key=k, max_cut_values=mc,
-                                     extra_starts=extra, **_search(config))
+    mc = data.max_cuts(gs)
+    previous = angles.get((f, p - 1, n))  # INTERP from depth p - 1's best found
+    # The same starts for every family (one compiled search per size and depth); the
+    # search seeds the fixed-angle table itself (best_found_labels).
+    extra = np.stack([a for r, a in rules[f][p].items() if r != "fixed_angle_conjecture"])
+    res = baselines.best_found_batch(data.batch(gs), p, key=k, max_cut_values=mc,
+                                     extra_starts=extra, previous=previous, mesh=mesh,
+                                     **_search(config))
+    angles[f, p, n] = res.angles
     labels = baselines.best_found_labels(p, config.search_random, len(extra))
     entry = {"max_cut": mc, "energy": np.asarray(res.energy, np.float64),
              "sources": {"labels": list(labels), "energies": jsonable(res.sources)}}
     out.setdefault(f, {}).setdefault(p, {})[n] = entry
     if config.check_graphs and n == max(config.test_n):
-      sub, c = problems.batch(gs[:config.check_graphs]), config.check_graphs
+      sub, c = data.batch(gs[:config.check_graphs]), config.check_graphs
       double = {k2: 2 * v for k2, v in _search(config).items()}
-      more = baselines.best_found_batch(sub, p, key=jax.random.fold_in(k, 1),
-                                        max_cut_values=mc[:c], extra_starts=extra, **double)
+      more = baselines.best_found_batch(
+          sub, p, key=jax.random.fold_in(k, 1), max_cut_values=mc[:c], extra_starts=extra,
+          previous=None if previous is None else previous[:c], **double)
       base = entry["energy"][:config.check_graphs]
       moved = (base - np.asarray(more.energy, np.float64)) / mc[:config.check_graphs]
       check.setdefault(f, {})[p] = {"n": n, "graphs": int(len(base)),
@@ -291,8 +234,8 @@ def _train_one(model, init_key, train, val, tconfig, folder: Optional[Path]) -> 
     variables = training.load_checkpoint(best, template, model=model)
     return {"variables": variables, "cost": {**json.loads(cost_file.read_text()), "reused": True}}
   start = time.perf_counter()
-  result = training.fit(model, template, train, val, tconfig, checkpoint_dir=folder,
-                        progress=False)
+  result = training.fit(model, template, data.batch(train), data.batch(val), tconfig,
+                        checkpoint_dir=folder, progress=False)
   epochs = len(result.history)
   cost = {"seconds": time.perf_counter() - start, "epochs": epochs,
           "evaluations": epochs * (len(train) + len(val)) * tconfig.steps,
@@ -322,7 +265,7 @@ def train_learned(config: StudyConfig, datasets: dict, key, out=None, *,
   tconfig = _train_config(config)
   jobs = [(f, p, j, spec) for f in config.families for p in config.ps
           for j, spec in enumerate(config.models)]
-  bar = _bar(len(jobs), "train", progress)
+  bar = data.bar(len(jobs), "train", progress)
   trained = {}
   for f, p, j, spec in jobs:
     bar.set_postfix_str(f"{f} p={p} {spec}")
@@ -333,7 +276,7 @@ def train_learned(config: StudyConfig, datasets: dict, key, out=None, *,
     folder = None
     if out is not None:
       sig = digest([tconfig.to_dict(), spec, p, np.asarray(jax.random.key_data(init_key)).tolist(),
-                     _graph_key(train), _graph_key(val), STUDY_VERSION])
+                     data.graph_key(train), data.graph_key(val), STUDY_VERSION])
       folder = Path(out) / "checkpoints" / f / f"p{p}" / f"{name}-{variant}-{sig}"
     entry = _train_one(model, init_key, train, val, tconfig, folder)
     trained.setdefault(f, {}).setdefault(p, {})[spec] = {"model": model, **entry}
@@ -347,7 +290,7 @@ def _phase2(starts: np.ndarray, gs: list, mc: np.ndarray, config: StudyConfig, m
   steps = max(max(config.budgets), 1)
   with jax.enable_x64(True):
     res = evaluation.evaluate_method(None, np.asarray(starts, np.float64),
-                                     problems.batch(gs).astype(np.float64), mc,
+                                     data.batch(gs).astype(np.float64), mc,
                                      lr=config.phase2_lr, steps=steps, phase2_report_step=0,
                                      mesh=mesh)
   return np.asarray(res["phase2_costs"], np.float64)
@@ -369,15 +312,19 @@ def fit_rules(config: StudyConfig, datasets: dict, key, *, progress: bool = Fals
   Returns:
     ``{family: {p: {rule: (2, p) float64 angles}}}``.
   """
-  out = {}
-  jobs = [(f, p) for f in config.families for p in config.ps]
-  bar = _bar(len(jobs), "fit rules", progress)
+  out, angles = {}, {}
+  jobs = [(f, p) for f in config.families for p in sorted(config.ps)]
+  bar = data.bar(len(jobs), "fit rules", progress)
   for f, p in jobs:
-    train = problems.batch(datasets[f]["train"])
+    train = data.batch(datasets[f]["train"])
     k = fold(key, problems.FAMILIES.index(f), p)
     dt = baselines.fit_linear_ramp(train, p)
+    # baselines.median_angles, keeping the per-graph angles to seed depth p + 1.
+    res = baselines.best_found_batch(train, p, key=k, previous=angles.get((f, p - 1)),
+                                     **_search(config))
+    angles[f, p] = res.angles
     fixed = {"sk_angles": baselines.sk_angles(p), "linear_ramp": baselines.linear_ramp(p, dt),
-             "median": baselines.median_angles(train, p, key=k, **_search(config))}
+             "median": np.median(np.asarray(res.angles), axis=0)}
     degrees = {d for g in datasets[f]["train"] for _, d in g.degree()}
     if f == "regular" and len(degrees) == 1:
       try:
@@ -400,14 +347,14 @@ def evaluate_rules(config: StudyConfig, datasets: dict, optima: dict, rules: dic
     entry 0 is the rule's angles (one evaluation), entry ``k`` after ``k`` SGD steps.
   """
   jobs = [(f, p) for f in config.families for p in config.ps]
-  bar = _bar(len(jobs) * len(config.test_n), "evaluate rules", progress)
+  bar = data.bar(len(jobs) * len(config.test_n), "evaluate rules", progress)
   out = {}
   for f, p in jobs:
     fkey = fold(key, problems.FAMILIES.index(f), p)
     for n in config.test_n:
       gs, mc = datasets[f]["test"][n], optima[f][p][n]["max_cut"]
       starts = {k: np.broadcast_to(a, (len(gs), 2, p)) for k, a in rules[f][p].items()}
-      scaled = baselines.rescaled_sk_angles(problems.batch(gs), p)
+      scaled = baselines.rescaled_sk_angles(data.batch(gs), p)
       starts["rescaled_sk"] = np.asarray(scaled, np.float64).reshape(len(gs), 2, p)
       starts["random"] = np.asarray(baselines.random_starts(jax.random.fold_in(fkey, n),
                                                             len(gs), p, 1)[0])
@@ -434,14 +381,14 @@ def evaluate_learned(config: StudyConfig, datasets: dict, optima: dict, trained:
   """
   T, out, last = config.steps, {}, {}
   jobs = [(f, p, n) for f in config.families for p in sorted(config.ps) for n in config.test_n]
-  bar = _bar(len(jobs) * len(config.models), "evaluate learned", progress)
+  bar = data.bar(len(jobs) * len(config.models), "evaluate learned", progress)
   for f, p, n in jobs:
     gs, mc = datasets[f]["test"][n], optima[f][p][n]["max_cut"]
-    batch = problems.batch(gs)
+    stacked = data.batch(gs)
     slot = out.setdefault(f, {}).setdefault(p, {}).setdefault(n, {})
     for spec in config.models:
       entry = trained[f][p][spec]
-      angles, costs = evaluation.phase1_batch(entry["model"], entry["variables"], batch,
+      angles, costs = evaluation.phase1_batch(entry["model"], entry["variables"], stacked,
                                               steps=T, mesh=mesh)
       last[f, p, n, spec] = (angles[:, -1], costs)
       e = _phase2(angles[:, -1], gs, mc, config, mesh)
@@ -492,7 +439,7 @@ def run_study(config: StudyConfig, *, key, out=None, mesh=None, progress: bool =
   lap("datasets")
   rules = fit_rules(config, datasets, ks[5], progress=progress)
   lap("fit_rules")
-  optima = reference_optima(config, datasets, rules, ks[1], progress=progress)
+  optima = reference_optima(config, datasets, rules, ks[1], mesh=mesh, progress=progress)
   lap("reference_optima")
   trained = train_learned(config, datasets, ks[2], out, progress=progress)
   lap("train_learned")

@@ -1,8 +1,10 @@
 """Shared fixtures: random graphs, the reference data folder, a PennyLane oracle."""
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import jax
 import networkx as nx
 import numpy as np
 import pytest
@@ -17,6 +19,20 @@ def reference_dir() -> Path:
   if not REFERENCE.is_dir():
     pytest.skip(f"reference data not found at {REFERENCE} (needs ../shared/reference)")
   return REFERENCE
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+  """Drops JAX's compiled programs after each test file.
+
+  Why: every XLA:CPU executable keeps about three memory mappings alive; the whole suite
+  compiles over 10,000 programs, and one process reached Linux's default limit of 65,530
+  mappings (``vm.max_map_count``), where XLA segfaulted mid-compile.  Clearing per file
+  keeps the count in the low thousands.
+  """
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 @pytest.fixture

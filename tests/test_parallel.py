@@ -22,8 +22,8 @@ import pytest
 
 from jqmeta import graphs, parallel, qaoa
 
-CHILD_TIMEOUT_S = 420  # a hang bound: the child compiles many programs on a shared CPU
-MULTIPROCESS_TIMEOUT_S = 150
+CHILD_TIMEOUT_S = 600  # a hang bound: the child compiles many programs on a shared CPU
+MULTIPROCESS_TIMEOUT_S = 300
 
 
 def _child_env(n_devices: int, **extra) -> dict:
@@ -282,6 +282,13 @@ with jax.enable_x64(True):
   a_m, c_m = baselines.p1_optimum_batch(batch13, mesh=mesh, **search)
   assert c_m.shape == (13,) and a_m.shape == (13, 2, 1)
   np.testing.assert_allclose(c_m, c_ref, rtol=0, atol=1e-9)
+  # The study's best-found search (p = 2, with shared extra starts) on the mesh.
+  search = dict(n_random=1, steps=10, newton_steps=0, extra_starts=np.full((1, 2, 2), 0.3))
+  b_ref = baselines.best_found_batch(batch13, 2, key=jax.random.key(3), **search)
+  b_m = baselines.best_found_batch(batch13, 2, key=jax.random.key(3), mesh=mesh, **search)
+  assert b_m.energy.shape == (13,) and b_m.angles.shape == (13, 2, 2)
+  np.testing.assert_allclose(b_m.energy, b_ref.energy, rtol=0, atol=1e-9)
+  np.testing.assert_allclose(b_m.sources, b_ref.sources, rtol=0, atol=1e-9)
 print("EIGHT_DEVICES_OK")
 """
 

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from jqmeta import baselines, graphs, problems, qaoa
-from jqmeta._src import rules
+from jqmeta._src import best_found as best_found_lib
 
 from conftest import brute_force_cut
-from isolation import in_fresh_process
 
 # The (= the paper's) printed cut fractions of the degree-3 table, 4 digits.
 PRINTED_DEGREE3 = {1: 0.6925, 2: 0.7559, 3: 0.7924, 4: 0.8169, 5: 0.8364}
@@ -206,9 +205,7 @@ def test_best_found_p1_is_the_exact_optimum():
   assert dense * (1 + 2e-3) <= float(r.energy) <= dense + 1e-5  # never above a 200^2 grid
 
 
-def test_best_found_beats_every_rule_on_the_same_graph(request):
-  if in_fresh_process(request):
-    return
+def test_best_found_beats_every_rule_on_the_same_graph():
   G = problems.random_regular(8, 3, jax.random.key(4))[0]
   g, mc = graphs.from_networkx(G), brute_force_cut(G)
   r = baselines.best_found(g, 2, key=jax.random.key(1), n_random=2, steps=80, newton_steps=0,
@@ -224,12 +221,31 @@ def test_best_found_beats_every_rule_on_the_same_graph(request):
   assert float(r.energy) == pytest.approx(float(jnp.min(r.sources)))
 
 
+def test_previous_depth_angles_replace_the_internal_chain():
+  G = problems.erdos_renyi(7, 0.5, jax.random.key(5))[0]
+  b = problems.batch([G, G])
+  w = sum(d.get("weight", 1.0) for _, _, d in G.edges(data=True))
+  kw = dict(key=jax.random.key(2), n_random=1, steps=30, newton_steps=0)
+  p1 = baselines.best_found_batch(b, 1, **kw)
+  # Zero angles are a stationary point (|+>, energy -W/2): a used `previous` shows there.
+  zeros = baselines.best_found_batch(b, 2, previous=jnp.zeros((2, 2, 1)), **kw)
+  assert baselines.best_found_labels(2, 1)[0] == "interp"
+  np.testing.assert_allclose(zeros.sources[:, 0], -w / 2, rtol=1e-5)
+  chained = baselines.best_found_batch(b, 2, previous=p1.angles, **kw)
+  start = jax.vmap(qaoa.energy)(jax.vmap(baselines.interp)(p1.angles), b)
+  assert np.all(np.asarray(chained.sources[:, 0]) <= np.asarray(start) + 1e-5)
+  assert np.all(np.asarray(chained.energy) <= np.asarray(chained.sources[:, 0]))
+  for bad, p in ((jnp.zeros((2, 2, 2)), 2), (jnp.zeros((2, 1)), 2), (jnp.zeros((2, 2, 0)), 1)):
+    with pytest.raises(ValueError, match="previous must be the depth p - 1 angles"):
+      baselines.best_found_batch(b, p, previous=bad, **kw)
+
+
 def test_starts_equivalent_under_the_symmetries_are_replaced():
   g = graphs.from_networkx(nx.cycle_graph(5))
   a = jnp.array([[0.4, 0.9], [-0.3, -0.1]])
   other = jnp.array([[1.1, 0.2], [0.2, 0.3]])
   starts = jnp.stack([a, -a, a + jnp.array([[0.0], [jnp.pi / 2]]), other])
   backup = jnp.full_like(starts, 7.0)
-  out = np.asarray(rules._dedup(starts, backup, g))
+  out = np.asarray(best_found_lib._dedup(starts, backup, g))
   np.testing.assert_array_equal(out[[0, 3]], np.asarray(starts)[[0, 3]])
   np.testing.assert_array_equal(out[[1, 2]], 7.0)

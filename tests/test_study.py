@@ -10,9 +10,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from jqmeta import graphs, meta, metrics, models, study
-from jqmeta.app import study_cli
-from isolation import in_fresh_process
+from jqmeta import graphs, meta, metrics, models, problems, study
+from jqmeta.app import study_cli, study_report
 
 # ------------------------------------------------------------------------------ metrics
 
@@ -82,14 +81,6 @@ def test_only_the_graph_aware_model_sees_the_graph():
 # -------------------------------------------------------------------------- end to end
 
 
-def _tiny(**kw):
-  return study.StudyConfig.quick(
-      families=("er",), ps=(1, 2), train_n=(5,), test_n=(6,), train_count=3, val_count=1,
-      test_count=3, epochs=1, steps=3, budgets=(0, 2, 4), bootstrap=50,
-      search_random=1, search_steps=20,
-      models=("lstm:corrected", f"{models.GRAPH_AWARE}:corrected"), **kw)
-
-
 def _check_result(result, config):
   tol = 1e-6
   for family in config.families:
@@ -104,12 +95,16 @@ def _check_result(result, config):
       keys = [tuple(methods[m]["sizes"]["all"]["evals_to_target"][str(t)]["censored"][0]
                     for t in config.targets) for m in entry["ranking"]]
       assert keys == sorted(keys) and set(entry["ranking"]) == set(methods)
+      # SK couplings have both signs: E[cut] / max cut is then not bounded below (a
+      # near-ferromagnetic instance has max cut ~ 0), so only the upper bound holds there.
+      # Known gap (issue 13): a shift-invariant ratio for mixed-sign weights.
+      lowest = -math.inf if family == "sk" else 0.0
       for m in methods.values():
         for s in m["sizes"].values():
           for b in config.budgets:
             for what, upper in (("ratio", 1 + tol), ("ratio_to_best", 1 + tol)):
               mean, low, high = s[what][str(b)]
-              assert 0 < low - tol <= mean <= high + tol and high <= upper, (what, b, s)
+              assert lowest < low - tol <= mean <= high + tol and high <= upper, (what, b, s)
           for t in config.targets:
             e = s["evals_to_target"][str(t)]
             assert e["censored"][1] - tol <= e["censored"][0] <= e["censored"][2] + tol
@@ -120,39 +115,51 @@ def _check_result(result, config):
         assert np.all(np.asarray(best["energy"]) <= np.asarray(best["search_energy"]))
 
 
-_TINY_FLAGS = ["--quick", "--family", "er", "--p", "1", "2", "--train-n", "5", "--test-n", "6",
-               "--budget", "0", "2", "4", "--epochs", "1", "--test-count", "3",
-               "--train-count", "3", "--val-count", "1", "--steps", "3", "--bootstrap", "50",
-               "--search-steps", "20", "--search-random", "1", "--models", "lstm:corrected",
-               f"{models.GRAPH_AWARE}:corrected"]
+def _check_best_found_bounds_every_method(result, config):
+  """Per size: every method's mean final ratio <= the mean best-found ratio."""
+  final = str(max(config.budgets))
+  for family in config.families:
+    for p in config.ps:
+      entry = result["families"][family][str(p)]
+      for n in config.test_n:
+        best = entry["best_found"][str(n)]
+        best_ratio = np.mean(np.asarray(best["energy"]) / -np.asarray(best["max_cut"]))
+        assert best_ratio <= 1 + 1e-9 and (family == "sk" or best_ratio > 0)
+        for name, m in entry["methods"].items():
+          assert m["sizes"][str(n)]["ratio"][final][0] <= best_ratio + 1e-9, (family, p, n, name)
 
 
-def test_study_end_to_end_cli_and_library(tmp_path, request):
-  if in_fresh_process(request):
-    return
-  # One run, through the command line (study_cli.run -> study.run_study -> study_report).
+def test_study_quick_end_to_end_cli_and_library(tmp_path):
+  # The real `jqmeta study --quick` (every family, method and depth), through the command
+  # line's parser and run (study_cli.run -> study.run_study -> study_report).
   parser = argparse.ArgumentParser()
   study_cli.configure(parser)
-  args = parser.parse_args(_TINY_FLAGS + ["--out", str(tmp_path), "--quiet"])
-  config = _tiny()
+  args = parser.parse_args(["--quick", "--out", str(tmp_path), "--quiet"])
+  config = study.StudyConfig.quick()
   assert study_cli.study_config(args) == config
+  assert set(config.families) == set(problems.FAMILIES) and config.ps == (1, 2, 3)
   assert study_cli.run(args) == 0
   result = json.loads((tmp_path / "study.json").read_text())
   assert result["config"] == config.to_dict() and result["seed"] == 0
   _check_result(result, config)
+  _check_best_found_bounds_every_method(result, config)
+  regular = result["families"]["regular"]
+  assert all("fixed_angle_conjecture" in regular[str(p)]["methods"] for p in config.ps)
   names = {p.name for p in tmp_path.iterdir()}
-  assert names >= {"study.json", "leaderboard.md", "leaderboard.csv",
-                   "ratio_vs_evaluations_er.png", "ratio_vs_n_er.png", "datasets", "checkpoints"}
+  assert names >= {"study.json", "leaderboard.md", "leaderboard.csv", "datasets", "checkpoints"}
+  assert names >= {f"ratio_vs_{what}_{f}.png" for f in config.families
+                   for what in ("evaluations", "n")}
   board = (tmp_path / "leaderboard.md").read_text()
-  assert "## er, p = 1" in board and "## er, p = 2" in board
+  assert all(f"## {f}, p = {p}" in board for f in config.families for p in config.ps)
   rows = (tmp_path / "leaderboard.csv").read_text().splitlines()
-  assert len(rows) == 1 + sum(2 * len(result["families"]["er"][str(p)]["methods"])
-                              for p in config.ps)  # one size + "all" per method
+  assert len(rows) == 1 + sum(2 * len(result["families"][f][str(p)]["methods"])
+                              for f in config.families for p in config.ps)
   # The library stages again on the same folder: the datasets and checkpoints are reused.
   key = jax.random.split(jax.random.key(0), 6)
   data = study.make_datasets(config, key[0], tmp_path)
   again = study.train_learned(config, data, key[2], tmp_path)
-  assert all(e["cost"]["reused"] for by_p in again["er"].values() for e in by_p.values())
+  assert all(e["cost"]["reused"] for by_f in again.values() for by_p in by_f.values()
+             for e in by_p.values())
 
 
 @pytest.mark.parametrize("flags, words", [
@@ -169,3 +176,32 @@ def test_study_cli_bad_input_is_one_line(tmp_path, capsys, flags, words):
   err = capsys.readouterr().err.strip()
   assert err.count("\n") == 0 and words in err and err.startswith("jqmeta study: error:")
   assert not out.exists()
+
+
+def _entry(rule, learned, warm=None):
+  """A one-family summary: CIs ``(mean, lo, hi)`` per target for a rule and models."""
+  def m(kind, cis):
+    return {"kind": kind, "sizes": {"all": {"evals_to_target": {
+        t: {"censored": list(ci)} for t, ci in zip(("0.98", "0.99"), cis)}}}}
+  methods = {"rule_a": m("rule", rule), "model": m("learned", learned)}
+  if warm is not None:
+    methods["warm:model"] = m("warm", warm)
+  key = lambda k: tuple(methods[k]["sizes"]["all"]["evals_to_target"][t]["censored"][0]
+                        for t in ("0.98", "0.99"))
+  return {"methods": methods, "ranking": sorted(methods, key=key)}
+
+
+@pytest.mark.parametrize("rule, learned, warm, want", [
+    (((1, 1, 1), (2, 1, 3)), ((9, 8, 10), (20, 18, 22)), None, ("rule", 0.98, 8.0)),
+    (((1, 1, 2), (30, 25, 35)), ((1, 1, 2), (5, 4, 6)), None, ("learned", 0.99, 25.0)),
+    (((1, 1, 4), (9, 5, 12)), ((2, 1, 3), (8, 6, 11)), None, ("tie", None, None)),
+    # A warm start counts as learned and is picked when it ranks first.
+    (((5, 4, 6), (9, 8, 10)), ((9, 8, 10), (20, 18, 22)), ((2, 1, 3), (3, 2, 4)),
+     ("learned", 0.98, 3.0)),
+])
+def test_verdict_needs_disjoint_intervals(rule, learned, warm, want):
+  v = study_report.verdict(_entry(rule, learned, warm), (0.98, 0.99))
+  assert (v["winner"], v["decided_at"]) == want[:2]
+  assert v["margin"] == (None if want[2] is None else pytest.approx(want[2]))
+  if warm is not None:
+    assert v["learned"] == "warm:model"

@@ -39,6 +39,8 @@ from jqmeta.app import progress, study_cli
 
 __all__ = ["main", "build_parser", "add_cache_flags", "HelpFormatter"]
 
+add_cache_flags = progress.add_cache_flags
+
 _DEFAULTS = training.TrainConfig()
 DATASET_SUFFIXES = (".json", ".pkl", ".pickle")
 PUBLISHED_SUFFIXES = (".pth", ".pt", ".npz")
@@ -61,19 +63,8 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
   p.add_argument("--quiet", action="store_true",
                  help="no progress output (bars on a terminal, one line per epoch or stage "
                       "elsewhere)")
-  add_cache_flags(p)
+  progress.add_cache_flags(p)
   p.add_argument("--distributed", action="store_true", help=argparse.SUPPRESS)
-
-
-def add_cache_flags(p: argparse.ArgumentParser) -> None:
-  """``--no-cache`` and ``--cache-dir``: :func:`main` runs a command that has them inside
-  :func:`jqmeta.app.progress.use_compilation_cache` (``args.cache``: its report dict)."""
-  p.add_argument("--no-cache", action="store_true",
-                 help=f"do not use the persistent XLA compilation cache (also: "
-                      f"{progress.NO_CACHE_ENV}=1); results are identical either way")
-  p.add_argument("--cache-dir", type=Path, default=None,
-                 help="compilation cache folder (default: $XDG_CACHE_HOME/jqmeta/xla or "
-                      "~/.cache/jqmeta/xla)")
 
 
 def _add_model_flags(p: argparse.ArgumentParser, *, from_checkpoint: bool = False) -> None:

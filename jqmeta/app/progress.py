@@ -21,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, TextIO
 
 __all__ = ["Stages", "is_terminal", "default_cache_dir", "use_compilation_cache",
-           "NO_CACHE_ENV"]
+           "add_cache_flags", "NO_CACHE_ENV"]
 
 NO_CACHE_ENV = "JQMETA_NO_CACHE"
 """Environment variable: ``1`` (or any value but ``""``/``0``) turns the cache off."""
@@ -174,3 +175,14 @@ def _apply(jax, cc, options: dict) -> None:
   for k, v in options.items():
     jax.config.update(k, v)
   cc.reset_cache()
+
+
+def add_cache_flags(p: argparse.ArgumentParser) -> None:
+  """``--no-cache`` and ``--cache-dir``: :func:`jqmeta.app.cli.main` runs a command that has
+  them inside :func:`use_compilation_cache` (``args.cache``: its report dict)."""
+  p.add_argument("--no-cache", action="store_true",
+                 help=f"do not use the persistent XLA compilation cache (also: "
+                      f"{NO_CACHE_ENV}=1); results are identical either way")
+  p.add_argument("--cache-dir", type=Path, default=None,
+                 help="compilation cache folder (default: $XDG_CACHE_HOME/jqmeta/xla or "
+                      "~/.cache/jqmeta/xla)")

@@ -28,8 +28,8 @@ from pathlib import Path
 from jqmeta._src import fileio
 from jqmeta.app import style
 
-__all__ = ["write_all", "render_leaderboard", "leaderboard_rows", "fmt_ci", "figure_curves",
-           "figure_sizes"]
+__all__ = ["write_all", "render_leaderboard", "render_verdict", "verdict", "leaderboard_rows",
+           "fmt_ci", "figure_curves", "figure_sizes"]
 
 
 def fmt_ci(ci, digits: int = 3) -> str:
@@ -51,6 +51,66 @@ def _cost(training) -> str:
   return f"{training['evaluations']} evals, {training['seconds']:.1f} s"
 
 
+def _best(entry: dict, kinds: tuple) -> str:
+  """The highest-ranked method of ``kinds`` (``entry["ranking"]`` is already sorted)."""
+  return next(m for m in entry["ranking"] if entry["methods"][m]["kind"] in kinds)
+
+
+def verdict(entry: dict, targets) -> dict:
+  """Best rule against best learned model (warm starts included) for one family and ``p``.
+
+  A side wins at a target when its CI of the mean evaluations lies entirely below the
+  other's (two disjoint 95% intervals: a conservative test); the first target decides,
+  the second breaks a tie.
+
+  Returns:
+    ``{"rule", "learned", "winner": "rule" | "learned" | "tie", "decided_at", "margin"}``
+    (``margin``: the loser's mean minus the winner's at ``decided_at``, else ``None``).
+
+  Example:
+    >>> m = lambda kind, *e: {"kind": kind, "sizes": {"all": {"evals_to_target": {
+    ...     "0.98": {"censored": list(e)}}}}}
+    >>> verdict({"ranking": ["a", "b"], "methods": {"a": m("rule", 1, 1, 2),
+    ...          "b": m("learned", 9, 8, 10)}}, [0.98])["winner"]
+    'rule'
+  """
+  rule, learned = _best(entry, ("rule",)), _best(entry, ("learned", "warm"))
+  out = {"rule": rule, "learned": learned, "winner": "tie", "decided_at": None, "margin": None}
+  for t in targets:
+    a, b = (entry["methods"][m]["sizes"]["all"]["evals_to_target"][str(t)]["censored"]
+            for m in (rule, learned))
+    if a[2] < b[1] or b[2] < a[1]:
+      winner = "rule" if a[2] < b[1] else "learned"
+      out.update(winner=winner, decided_at=t, margin=abs(b[0] - a[0]))
+      break
+  return out
+
+
+def render_verdict(result: dict) -> list[str]:
+  """Markdown table: per family and ``p``, the best rule, the best learned model and the
+  :func:`verdict` (evaluations to each target, mean [95% CI]).
+
+  Example:
+    >>> render_verdict({"config": {"targets": [0.98]}, "families": {}})[0]
+    '## Verdict: the best rule against the best learned model'
+  """
+  targets = result["config"]["targets"]
+  cells = lambda e, m: " / ".join(fmt_ci(e["methods"][m]["sizes"]["all"]["evals_to_target"][
+      str(t)]["censored"], 1) for t in targets)
+  lines = ["## Verdict: the best rule against the best learned model", "",
+           f"Evaluations to {' / '.join(map(str, targets))} of best found. A side wins only "
+           "where the two 95% CIs are disjoint.", "",
+           "| family | p | best rule | best learned | verdict |", "|---|---|---|---|---|"]
+  for family, by_p in result["families"].items():
+    for p, entry in by_p.items():
+      v = verdict(entry, targets)
+      said = ("tie (the CIs overlap)" if v["winner"] == "tie" else
+              f"{v['winner']} wins by {v['margin']:.1f} evaluations to {v['decided_at']}")
+      lines.append(f"| {family} | {p} | `{v['rule']}`: {cells(entry, v['rule'])} | "
+                   f"`{v['learned']}`: {cells(entry, v['learned'])} | {said} |")
+  return lines + [""]
+
+
 def render_leaderboard(result: dict) -> str:
   """The markdown leaderboard: one table per family and ``p`` (module docstring).
 
@@ -66,6 +126,7 @@ def render_leaderboard(result: dict) -> str:
            "reach it count as the total + 1 (so the mean is a lower bound), `reached` is the "
            "fraction that do. Every number: mean [95% bootstrap CI over test graphs]. "
            "`B`: Phase II steps after Phase I (or after the rule's angles).", ""]
+  lines += render_verdict(result)
   head = (["rank", "method", "kind"]
           + [f"evals to {t}" for t in targets] + [f"reached {t}" for t in targets]
           + [f"ratio to best, B={b}" for b in budgets]
