@@ -13,15 +13,16 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jqmeta import qaoa
+from jqmeta import qaoa, shots as shots_lib
 from jqmeta._src import precision as prec
+from jqmeta._src import validation
 from jqmeta._src.validation import check_choice
 from jqmeta.graphs import Graph
 from jqmeta.models import N_GRAPH_FEATURES, PRECISIONS
@@ -29,6 +30,8 @@ from jqmeta.models import N_GRAPH_FEATURES, PRECISIONS
 __all__ = [
     "init",
     "phase1",
+    "phase1_measured",
+    "Phase1Measured",
     "graph_features",
     "PRECISIONS",
     "weighted_loss",
@@ -70,7 +73,8 @@ def _cost(angles: jax.Array, graph: Graph, method: str, precision: str, dtype) -
 
 
 def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
-           method: str = "statevector", precision: str = "float32"):
+           method: str = "statevector", precision: str = "float32",
+           shots: Optional[int] = None, key=None):
   """Unrolls the learned optimizer on one graph (``lax.scan`` over steps).
 
   Starts exactly as published: cost 0, angles 0 and a zero carry.  Step ``t`` feeds
@@ -90,6 +94,16 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
   ``jax.grad`` (``jax.jvp`` is refused), and returns float32 either way.  Batched or
   not, it gives the same bits: every float32 operation is rounded explicitly.
 
+  With ``shots``, the model sees what hardware would give it: the cost it is fed at
+  step ``t + 1`` is the sample mean of ``shots`` measurements of ``a_t``
+  (:func:`jqmeta.shots.estimate_energy`'s estimator, key ``fold_in(key, t)``), entered
+  as ``C_t + stop_gradient(C^_t - C_t)``: its value is the noisy estimate, its
+  derivative the exact cost's (a straight-through estimator; the sample mean is
+  unbiased, so this is the gradient of the noise-free input path).  The returned
+  ``costs`` stay the EXACT energies, so a meta-loss on them is the noise-free objective
+  of a model that only ever saw noisy inputs (use :func:`phase1_measured` for the
+  estimates and the best measured cut).  ``shots`` needs ``precision="float32"``.
+
   Args:
     model: a cell from :func:`jqmeta.models.create`.
     variables: its variables (``{"params": ...}`` plus any extra collections).
@@ -98,6 +112,9 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
     method: energy method passed to :func:`jqmeta.qaoa.energy`.
     precision: ``"float32"`` (default: float32 throughout, float64 with x64 enabled)
       or ``"published"`` (see above; always float32 results).
+    shots: ``None`` (exact costs) or shots per step's estimate (``>= 1``, static);
+      each step then costs ``shots`` measurements.
+    key: PRNG key of the measurements (required with ``shots``).
 
   Returns:
     ``(angles, costs)``: ``angles`` ``(steps, 2, p)`` (row 0 gammas, row 1 betas) and
@@ -121,17 +138,68 @@ def phase1(model: nn.Module, variables, graph: Graph, steps: int = 10, *,
   if int(steps) < 1:
     raise ValueError(f"steps must be >= 1, got {steps}")
   check_choice("precision", precision, PRECISIONS)
+  shots = _check_shots(shots, key, precision)
   unroll = functools.partial(_unroll, model, steps=int(steps), method=method,
-                             precision=precision)
+                             precision=precision, shots=shots)
   if precision == "float32":
-    return unroll(variables, graph)
+    return unroll(variables, graph, key)[:2]
   # Bound with x64 on: an enclosing vmap batches the scan body then (prec.float64_island).
-  return prec.float64_island(unroll)(variables, graph)
+  return prec.float64_island(lambda v, g: unroll(v, g, None)[:2])(variables, graph)
 
 
-def _unroll(model: nn.Module, variables, graph: Graph, *, steps: int, method: str,
-            precision: str):
-  """The Phase I ``lax.scan`` (arguments as :func:`phase1`, already checked)."""
+class Phase1Measured(NamedTuple):
+  """:func:`phase1_measured`: ``angles`` ``(T, 2, p)``; ``energies`` ``(T,)`` exact;
+  ``observed`` ``(T,)`` the estimates the model was fed (``-`` sample mean cut);
+  ``best_cuts`` ``(T,)`` the best cut measured up to each step (what a hardware user
+  takes home); ``best_bitstring`` ``() uint32`` (as :func:`jqmeta.shots.sample`)."""
+
+  angles: jax.Array
+  energies: jax.Array
+  observed: jax.Array
+  best_cuts: jax.Array
+  best_bitstring: jax.Array
+
+
+def phase1_measured(model: nn.Module, variables, graph: Graph, steps: int = 10, *, shots: int,
+                    key, method: str = "statevector") -> Phase1Measured:
+  """Phase I under finite shots, with every measured quantity (``T * shots`` shots).
+
+  As :func:`phase1` with ``shots`` (float32 precision), returning also the estimates
+  the model saw and the best cut among all ``T * shots`` measured bitstrings.
+
+  Example:
+    >>> import networkx as nx
+    >>> from jqmeta import graphs, models
+    >>> model, g = models.create("lstm"), graphs.from_networkx(nx.cycle_graph(4))
+    >>> r = phase1_measured(model, init(model, jax.random.key(0)), g, 3, shots=50,
+    ...                     key=jax.random.key(1))
+    >>> r.observed.shape, bool(jnp.all(jnp.diff(r.best_cuts) >= 0))
+    ((3,), True)
+  """
+  if int(steps) < 1:
+    raise ValueError(f"steps must be >= 1, got {steps}")
+  shots = validation.check_int("shots", shots, 1)
+  _check_shots(shots, key, "float32")
+  return Phase1Measured(*_unroll(model, variables, graph, key, steps=int(steps), method=method,
+                                 precision="float32", shots=shots))
+
+
+def _check_shots(shots, key, precision: str) -> Optional[int]:
+  if shots is None:
+    return None
+  shots = validation.check_int("shots", shots, 1)
+  if precision != "float32":
+    raise ValueError(f"shots needs precision='float32', got {precision!r}")
+  if key is None:
+    raise ValueError("shots needs a PRNG key (key=) for the measurements")
+  validation.check_key(key)
+  return shots
+
+
+def _unroll(model: nn.Module, variables, graph: Graph, key=None, *, steps: int, method: str,
+            precision: str, shots: Optional[int] = None):
+  """The Phase I ``lax.scan`` (arguments as :func:`phase1`, already checked): ``(angles,
+  exact costs, observed costs, best measured cuts, best bitstring)``."""
   p = model.p
   dtype = jnp.float32 if precision == "published" else jnp.result_type(float)
   x0 = model.dummy_input(dtype)
@@ -140,16 +208,25 @@ def _unroll(model: nn.Module, variables, graph: Graph, *, steps: int, method: st
   # A graph-aware cell declares n_graph_features; the paper's cells get [cost, a] only.
   extra = [graph_features(graph, dtype)] if getattr(model, "n_graph_features", 0) else []
 
-  def step(state, _):
-    carry, cost, a = state
-    carry, a = model.apply(variables, carry, jnp.concatenate([cost[None], a, *extra]), **kwargs)
+  def step(state, t):
+    carry, seen, a, best, best_z = state
+    carry, a = model.apply(variables, carry, jnp.concatenate([seen[None], a, *extra]), **kwargs)
     angles = a.reshape(2, p)
     cost = _cost(angles, graph, method, precision, dtype)
-    return (carry, cost, a), (angles, cost)
+    seen = cost
+    if shots is not None:  # measured: the estimate's value, the exact cost's derivative
+      m = shots_lib._measure_qaoa(lax.stop_gradient(angles), graph, shots,  # pylint: disable=protected-access
+                                  jax.random.fold_in(key, t))
+      seen = cost + lax.stop_gradient(-m.mean.astype(dtype) - cost)
+      better = m.best > best
+      best, best_z = jnp.where(better, m.best.astype(dtype), best), jnp.where(better, m.best_z,
+                                                                              best_z)
+    return (carry, seen, a, best, best_z), (angles, cost, seen, best)
 
-  init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:1 + 2 * p])
-  _, (angles, costs) = lax.scan(step, init_state, None, length=steps)
-  return angles, costs
+  init_state = (model.initial_carry(dtype), jnp.zeros((), dtype), x0[1:1 + 2 * p],
+                jnp.asarray(-jnp.inf, dtype), jnp.zeros((), jnp.uint32))
+  (*_, best_z), (angles, costs, seen, best) = lax.scan(step, init_state, jnp.arange(steps))
+  return angles, costs, seen, best, best_z
 
 
 def graph_features(graph: Graph, dtype=jnp.float32) -> jax.Array:

@@ -64,15 +64,22 @@ RULES = ("stable", "first")
 """Convergence rules of :func:`iterations_to_convergence`."""
 
 
-def ratio_from_energy(energy, max_cut_value) -> jax.Array:
-  """Approximation ratio ``-energy / max_cut_value``; 1 where the max cut is not positive.
+def ratio_from_energy(energy, max_cut_value, min_cut_value=0.0) -> jax.Array:
+  """Approximation ratio ``(E[cut] - min cut) / (max cut - min cut)`` with ``E[cut] = -energy``.
 
-  A graph with no positive cut (no edges, or no positive weight) has nothing to
-  approximate, so its ratio is defined as 1 rather than a division by zero.
+  With the default ``min_cut_value = 0`` this is the usual ``-energy / max cut``, which
+  is exact for nonnegative weights (their min cut, the empty cut, is 0).  With mixed-sign
+  weights (SK couplings) pass :func:`jqmeta.qaoa.min_cut`: ``E[cut] / max cut`` is then
+  not shift invariant (the cut carries the constant ``sum(w) / 2``), can be negative, and
+  explodes when the max cut is near 0; the normalised ratio always lies in ``[0, 1]`` for
+  a quantum state and is 1 exactly at the max cut.  A graph whose max cut does not exceed
+  its min cut (no edges, or no positive weight with the default) has nothing to
+  approximate: its ratio is defined as 1 rather than a division by zero.
 
   Args:
     energy: energies ``<H_C> = -E[cut]``, any shape.
     max_cut_value: max cut(s), broadcastable against ``energy``.
+    min_cut_value: min cut(s), broadcastable (default 0).
 
   Returns:
     The ratios, shaped like the broadcast of the inputs.
@@ -80,10 +87,15 @@ def ratio_from_energy(energy, max_cut_value) -> jax.Array:
   Example:
     >>> ratio_from_energy(jnp.array([-3.0, 0.0]), jnp.array([4.0, 0.0])).tolist()
     [0.75, 1.0]
+    >>> ratio_from_energy(jnp.array(-0.5), 1.0, -3.0).tolist()  # (0.5 + 3) / (1 + 3)
+    0.875
   """
   energy, mc = jnp.asarray(energy), jnp.asarray(max_cut_value)
-  safe = jnp.where(mc > 0, mc, jnp.ones_like(mc))
-  return jnp.where(mc > 0, -energy / safe, jnp.ones_like(energy))
+  lo = jnp.asarray(min_cut_value, mc.dtype if jnp.issubdtype(mc.dtype, jnp.floating)
+                   else energy.dtype)
+  span = mc - lo
+  safe = jnp.where(span > 0, span, jnp.ones_like(span))
+  return jnp.where(span > 0, (-energy - lo) / safe, jnp.ones_like(energy))
 
 
 def relative_error(costs, max_cut_value) -> jax.Array:

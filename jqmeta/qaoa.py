@@ -62,6 +62,7 @@ __all__ = [
     "cut_values",
     "max_cut",
     "approximation_ratio",
+    "min_cut",
     "analytic_p1_energy",
     "check_angles",
     "memory_limit",
@@ -314,23 +315,54 @@ def max_cut(graph: Graph, *, chunk_qubits: int = 20,
     >>> float(max_cut(graphs.from_networkx(nx.cycle_graph(5))))
     4.0
   """
+  return _brute_force("max_cut", graph, chunk_qubits, memory_limit_bytes, jnp.max)
+
+
+def min_cut(graph: Graph, *, chunk_qubits: int = 20,
+            memory_limit_bytes: Optional[int] = None) -> jax.Array:
+  """Exact minimum cut weight by vectorised brute force (as :func:`max_cut`).
+
+  ``0`` on nonnegative weights (the empty cut); negative when some couplings are
+  negative (SK).  With it, ``(E[cut] - min cut) / (max cut - min cut)`` is the
+  shift-invariant ratio of :func:`jqmeta.metrics.ratio_from_energy` (``min_cut_value``).
+
+  Example:
+    >>> import networkx as nx
+    >>> from jqmeta import graphs
+    >>> G = nx.path_graph(3)
+    >>> nx.set_edge_attributes(G, {(0, 1): 1.0, (1, 2): -2.0}, "weight")
+    >>> float(min_cut(graphs.from_networkx(G))), float(max_cut(graphs.from_networkx(G)))
+    (-2.0, 1.0)
+  """
+  low = _brute_force("min_cut", graph, chunk_qubits, memory_limit_bytes, jnp.min)
+  # The empty cut is exactly 0, and the min on nonnegative weights: exact, not rounded.
+  return jnp.where(jnp.all(graph.weights >= 0), jnp.zeros_like(low), jnp.minimum(low, 0))
+
+
+def _brute_force(name, graph, chunk_qubits, memory_limit_bytes, reduce) -> jax.Array:
   validation.check_graph(graph)
   N = graph.n_qubits
   if N > _MAX_BRUTE_FORCE_QUBITS:
-    raise ValueError(f"max_cut brute force over 2**{N - 1} assignments is infeasible; "
+    raise ValueError(f"{name} brute force over 2**{N - 1} assignments is infeasible; "
                      f"N must be <= {_MAX_BRUTE_FORCE_QUBITS}")
   lo = min(int(chunk_qubits), N)
   memory.guard_brute_force(lo, graph.weights.dtype, memory_limit_bytes)
-  return brute_force.max_cut(graph, lo)
+  return brute_force.max_cut(graph, lo, reduce)
 
 
-def approximation_ratio(angles, graph: Graph, *, max_cut_value=None, **kwargs) -> jax.Array:
-  """``expected_cut / max_cut``; 1 for a graph with no positive cut.
+def approximation_ratio(angles, graph: Graph, *, max_cut_value=None, min_cut_value=0.0,
+                        **kwargs) -> jax.Array:
+  """``(expected_cut - min_cut) / (max_cut - min_cut)``; 1 for a graph with no positive cut.
+
+  With the default ``min_cut_value = 0`` this is ``expected_cut / max_cut``, exact for
+  nonnegative weights; for mixed-sign weights (SK) pass :func:`min_cut` to get the
+  shift-invariant ratio (:func:`jqmeta.metrics.ratio_from_energy`).
 
   Args:
     angles: ``(2, p)`` float.
     graph: one ``Graph`` or :func:`prepare` form.
     max_cut_value: optional precomputed :func:`max_cut` (skips the brute force).
+    min_cut_value: the min cut (default 0: the nonnegative-weight convention).
     **kwargs: forwarded to :func:`energy` (``method``, ``memory_limit_bytes``).
 
   Example:
@@ -342,4 +374,5 @@ def approximation_ratio(angles, graph: Graph, *, max_cut_value=None, **kwargs) -
   """
   if max_cut_value is None:
     max_cut_value = max_cut(_graph_of(graph))
-  return metrics.ratio_from_energy(energy(angles, graph, **kwargs), max_cut_value)
+  return metrics.ratio_from_energy(energy(angles, graph, **kwargs), max_cut_value,
+                                  min_cut_value)

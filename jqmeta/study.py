@@ -16,6 +16,8 @@ on other problem families and larger graphs?  :func:`run_study` answers it in st
    plus "warm" methods: the ``p - 1`` model's Phase I output extended by INTERP.
 6. :func:`summarize`: ratios (approximation and to best found) after each budget,
    evaluations to each target, 95% bootstrap CIs over graphs, training cost.
+7. With ``config.shots``: :func:`train_learned` on sampled costs, :func:`evaluate_shots`
+   (every method under a total shot budget) and :func:`summarize_shots`.
 
 Evaluations are calls of the simulator (energy, or energy + gradient): a rule's start is
 one, each Phase II step one; a learned model's Phase I steps are one each, and its first
@@ -43,16 +45,19 @@ import jax
 import numpy as np
 
 from jqmeta import baselines, evaluation, meta, models, problems, training
+from jqmeta import shots as shots_lib
 from jqmeta._src import validation
 from jqmeta._src import study_data as data
 from jqmeta._src.study_data import make_datasets
+from jqmeta._src.study_shots import evaluate_shots, shot_reads, summarize_shots
 from jqmeta._src.study_summary import digest, fold, jsonable, summarize
 
 __all__ = ["StudyConfig", "run_study", "make_datasets", "fit_rules", "reference_optima",
-           "train_learned",
-           "evaluate_rules", "evaluate_learned", "summarize", "METHOD_RULES", "STUDY_VERSION"]
+           "train_learned", "rule_starts",
+           "evaluate_rules", "evaluate_learned", "summarize", "evaluate_shots",
+           "summarize_shots", "shot_reads", "METHOD_RULES", "STUDY_VERSION"]
 
-STUDY_VERSION = 2
+STUDY_VERSION = 3
 """Bumped whenever a change alters the numbers a study writes (part of every signature)."""
 METHOD_RULES = ("fixed_angle_conjecture", "sk_angles", "rescaled_sk", "linear_ramp", "median",
                 "random")
@@ -83,7 +88,14 @@ class StudyConfig:
       the best-found convergence check (``0``: none).
     search_random, search_steps: random starts and refinement steps of the best-found
       search (:func:`jqmeta.baselines.best_found_batch`; also behind ``median``).
-    seed: documents the integer the study key was made from (``jax.random.key(seed)``).
+    seed: documents the integer the study key was made from (``jax.random.key(seed)``);
+      also the measurement seed of models trained on sampled costs.
+    shots: shot counts per estimate for the finite-shots stage (``()``: none; each ``>=
+      2``); shot_budget: total shots per method and graph (``>= max(shots)``);
+      shot_gradient: Phase II gradient under shots (``"spsa"``, 2 estimates per step, or
+      ``"shift"``, ``2 p (E + n)``: one step alone can exceed a 10^5 budget);
+      shot_models: the models of ``models`` also trained on sampled costs at each ``S``
+      (default: the LSTM and the graph-aware LSTM, those of them in ``models``).
 
   Example:
     >>> StudyConfig(ps=(1, 2)).signature() == StudyConfig(ps=(1, 2)).signature()
@@ -111,8 +123,13 @@ class StudyConfig:
   search_random: int = 2
   search_steps: int = 60
   seed: int = 0
+  shots: tuple = ()
+  shot_budget: int = 100_000
+  shot_gradient: str = "spsa"
+  shot_models: Optional[tuple] = None
 
   def __post_init__(self):
+    self._check_shots()
     for name in ("families", "ps", "train_n", "test_n", "budgets", "models", "targets"):
       value = getattr(self, name)
       if isinstance(value, (str, int, float)) or not len(value):
@@ -135,6 +152,24 @@ class StudyConfig:
       _model_from(spec)
     for t in self.targets:
       validation.check_real("StudyConfig.targets entry", t, low=0.0, high=1.0, low_open=True)
+
+  def _check_shots(self):
+    if self.shot_models is None:
+      object.__setattr__(self, "shot_models", tuple(
+          m for m in (_DEFAULT_MODELS[0], _DEFAULT_MODELS[-1]) if m in self.models))
+    for name in ("shots", "shot_models"):
+      if isinstance(getattr(self, name), (str, int)):
+        raise ValueError(f"StudyConfig.{name} must be a sequence, got {getattr(self, name)!r}")
+      object.__setattr__(self, name, tuple(getattr(self, name)))
+    for s in self.shots:
+      validation.check_int("StudyConfig.shots entry", s, 2)
+    validation.check_int("StudyConfig.shot_budget", self.shot_budget, max(self.shots, default=2))
+    if self.shot_budget >= 2**31:
+      raise ValueError(f"StudyConfig.shot_budget must be below 2**31, got {self.shot_budget}")
+    validation.check_choice("StudyConfig.shot_gradient", self.shot_gradient,
+                            shots_lib.GRADIENTS)
+    for spec in self.shot_models:
+      validation.check_choice("StudyConfig.shot_models entry", spec, self.models)
 
   @classmethod
   def quick(cls, **overrides) -> "StudyConfig":
@@ -170,10 +205,11 @@ def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *, m
   a smaller program than the internal INTERP chain).
 
   Returns:
-    ``{family: {p: {n: {"max_cut": (G,), "energy": (G,), "sources": ...}}}}`` (NumPy
-    float64) plus ``"check"``: ``{family: {p: {"graphs", "moved_max", "moved_mean"}}}``,
-    how much the best found ratio improves with doubled starts and steps on
-    ``check_graphs`` graphs of the largest test size.
+    ``{family: {p: {n: {"max_cut": (G,), "min_cut": (G,), "energy": (G,), "sources":
+    ...}}}}`` (NumPy float64) plus ``"check"``: ``{family: {p: {"graphs", "moved_max",
+    "moved_mean"}}}``, how much the best found ratio (shift-invariant, as every study
+    ratio: :func:`jqmeta.metrics.ratio_from_energy` with the min cut) improves with
+    doubled starts and steps on ``check_graphs`` graphs of the largest test size.
   """
   out, check, angles = {}, {}, {}
   jobs = [(f, p, n) for f in config.families for p in sorted(config.ps) for n in config.test_n]
@@ -181,27 +217,28 @@ def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *, m
   for f, p, n in jobs:
     gs = datasets[f]["test"][n]
     k = fold(key, problems.FAMILIES.index(f), p, n)
-    mc = data.max_cuts(gs)
+    mc, lo = data.max_cuts(gs), data.min_cuts(gs)
     previous = angles.get((f, p - 1, n))  # INTERP from depth p - 1's best found
     # The same starts for every family (one compiled search per size and depth); the
     # search seeds the fixed-angle table itself (best_found_labels).
     extra = np.stack([a for r, a in rules[f][p].items() if r != "fixed_angle_conjecture"])
     res = baselines.best_found_batch(data.batch(gs), p, key=k, max_cut_values=mc,
-                                     extra_starts=extra, previous=previous, mesh=mesh,
+                                     min_cut_values=lo, extra_starts=extra, previous=previous, mesh=mesh,
                                      **_search(config))
     angles[f, p, n] = res.angles
     labels = baselines.best_found_labels(p, config.search_random, len(extra))
-    entry = {"max_cut": mc, "energy": np.asarray(res.energy, np.float64),
+    entry = {"max_cut": mc, "min_cut": lo, "energy": np.asarray(res.energy, np.float64),
              "sources": {"labels": list(labels), "energies": jsonable(res.sources)}}
     out.setdefault(f, {}).setdefault(p, {})[n] = entry
     if config.check_graphs and n == max(config.test_n):
       sub, c = data.batch(gs[:config.check_graphs]), config.check_graphs
       double = {k2: 2 * v for k2, v in _search(config).items()}
       more = baselines.best_found_batch(
-          sub, p, key=jax.random.fold_in(k, 1), max_cut_values=mc[:c], extra_starts=extra,
+          sub, p, key=jax.random.fold_in(k, 1), max_cut_values=mc[:c], min_cut_values=lo[:c],
+          extra_starts=extra,
           previous=None if previous is None else previous[:c], **double)
       base = entry["energy"][:config.check_graphs]
-      moved = (base - np.asarray(more.energy, np.float64)) / mc[:config.check_graphs]
+      moved = (base - np.asarray(more.energy, np.float64)) / (mc - lo)[:c]
       check.setdefault(f, {})[p] = {"n": n, "graphs": int(len(base)),
                                     "moved_max": float(moved.max()),
                                     "moved_mean": float(moved.mean())}
@@ -219,10 +256,10 @@ def _search(config: StudyConfig) -> dict:
 
 
 
-def _train_config(config: StudyConfig) -> training.TrainConfig:
+def _train_config(config: StudyConfig, shots: Optional[int] = None) -> training.TrainConfig:
   return training.TrainConfig(epochs=config.epochs, steps=config.steps,
                               lr_sequence=config.lr_sequence, lr_mapping=config.lr_mapping,
-                              batch_size=config.batch_size)
+                              batch_size=config.batch_size, shots=shots, shot_seed=config.seed)
 
 
 def _train_one(model, init_key, train, val, tconfig, folder: Optional[Path]) -> dict:
@@ -246,8 +283,10 @@ def _train_one(model, init_key, train, val, tconfig, folder: Optional[Path]) -> 
 
 
 def train_learned(config: StudyConfig, datasets: dict, key, out=None, *,
+                  shots: Optional[int] = None, specs: Optional[tuple] = None,
                   progress: bool = False) -> dict:
-  """Meta-trains every model of ``config.models`` per family and depth (or reloads it).
+  """Meta-trains every model of ``specs`` (default ``config.models``) per family and depth
+  (or reloads it); with ``shots``, on sampled costs (``TrainConfig.shots``).
 
   Each model trains on the family's ``train`` graphs (validated on ``val``) with
   :func:`jqmeta.training.fit`, RMSprop at ``config.lr_sequence`` / ``lr_mapping``.  With
@@ -262,10 +301,10 @@ def train_learned(config: StudyConfig, datasets: dict, key, out=None, *,
   Returns:
     ``{family: {p: {spec: {"model", "variables", "cost"}}}}``.
   """
-  tconfig = _train_config(config)
-  jobs = [(f, p, j, spec) for f in config.families for p in config.ps
-          for j, spec in enumerate(config.models)]
-  bar = data.bar(len(jobs), "train", progress)
+  tconfig = _train_config(config, shots)
+  jobs = [(f, p, config.models.index(spec), spec) for f in config.families for p in config.ps
+          for spec in (config.models if specs is None else specs)]
+  bar = data.bar(len(jobs), "train" if shots is None else f"train on {shots} shots", progress)
   trained = {}
   for f, p, j, spec in jobs:
     bar.set_postfix_str(f"{f} p={p} {spec}")
@@ -338,6 +377,17 @@ def fit_rules(config: StudyConfig, datasets: dict, key, *, progress: bool = Fals
   return out
 
 
+def rule_starts(fitted: dict, gs: list, p: int, key) -> dict:
+  """``{rule: (G, 2, p) float64}`` starts of every rule of :data:`METHOD_RULES` present:
+  the ``fitted`` ones of :func:`fit_rules` (one family and depth), ``rescaled_sk`` per
+  graph and ``random`` (the published uniform start, from ``key``)."""
+  starts = {k: np.broadcast_to(a, (len(gs), 2, p)) for k, a in fitted.items()}
+  scaled = baselines.rescaled_sk_angles(data.batch(gs), p)
+  starts["rescaled_sk"] = np.asarray(scaled, np.float64).reshape(len(gs), 2, p)
+  starts["random"] = np.asarray(baselines.random_starts(key, len(gs), p, 1)[0], np.float64)
+  return {r: np.asarray(starts[r], np.float64) for r in METHOD_RULES if r in starts}
+
+
 def evaluate_rules(config: StudyConfig, datasets: dict, optima: dict, rules: dict, key, *,
                    mesh=None, progress: bool = False) -> dict:
   """Energies of every rule (:data:`METHOD_RULES`) on every test set, then Phase II.
@@ -353,16 +403,10 @@ def evaluate_rules(config: StudyConfig, datasets: dict, optima: dict, rules: dic
     fkey = fold(key, problems.FAMILIES.index(f), p)
     for n in config.test_n:
       gs, mc = datasets[f]["test"][n], optima[f][p][n]["max_cut"]
-      starts = {k: np.broadcast_to(a, (len(gs), 2, p)) for k, a in rules[f][p].items()}
-      scaled = baselines.rescaled_sk_angles(data.batch(gs), p)
-      starts["rescaled_sk"] = np.asarray(scaled, np.float64).reshape(len(gs), 2, p)
-      starts["random"] = np.asarray(baselines.random_starts(jax.random.fold_in(fkey, n),
-                                                            len(gs), p, 1)[0])
-      for rule in METHOD_RULES:
-        if rule in starts:
-          e = _phase2(starts[rule], gs, mc, config, mesh)
-          out.setdefault(f, {}).setdefault(p, {}).setdefault(n, {})[rule] = _curve(
-              e, np.ones(e.shape[1]), 0)
+      for rule, start in rule_starts(rules[f][p], gs, p, jax.random.fold_in(fkey, n)).items():
+        e = _phase2(start, gs, mc, config, mesh)
+        out.setdefault(f, {}).setdefault(p, {}).setdefault(n, {})[rule] = _curve(
+            e, np.ones(e.shape[1]), 0)
       bar.update(1)
   bar.close()
   return out
@@ -432,6 +476,7 @@ def run_study(config: StudyConfig, *, key, out=None, mesh=None, progress: bool =
 
   def lap(stage):
     nonlocal t0
+    data.release_programs()  # stages share few programs; keeps the process's mappings bounded
     seconds[stage], t0 = time.perf_counter() - t0, time.perf_counter()
 
   ks = jax.random.split(key, 6)
@@ -453,6 +498,23 @@ def run_study(config: StudyConfig, *, key, out=None, mesh=None, progress: bool =
   lap("evaluate_learned")
   families = summarize(config, optima, results, trained, ks[4])
   lap("summarize")
-  return {"config": config.to_dict(), "signature": config.signature(),
-          "study_version": STUDY_VERSION, "seconds": seconds,
-          "check": jsonable(optima["check"]), "families": families}
+  report = {"config": config.to_dict(), "signature": config.signature(),
+            "study_version": STUDY_VERSION, "seconds": seconds,
+            "check": jsonable(optima["check"]), "families": families}
+  if config.shots:
+    sk = jax.random.split(ks[4], 3)
+    sampled = {}
+    for s in config.shots:
+      sampled[s] = train_learned(config, datasets, ks[2], out, shots=s,
+                                 specs=config.shot_models, progress=progress)
+      data.release_programs()
+    report["shot_training"] = {str(s): {f: {str(p): {m: e["cost"] for m, e in sampled[s][f][p]
+                                                     .items()} for p in sampled[s][f]}
+                                        for f in sampled[s]} for s in sampled}
+    lap("train_on_shots")
+    measured = evaluate_shots(config, datasets, rules, trained, sampled, sk[0], mesh=mesh,
+                              progress=progress)
+    lap("evaluate_shots")
+    report["shots"] = summarize_shots(config, optima, families, measured, sk[1])
+    lap("summarize_shots")
+  return report

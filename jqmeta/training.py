@@ -33,20 +33,17 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
-import networkx as nx
 import optax
 from tqdm import tqdm
 
-from jqmeta import graphs as graphs_lib
 from jqmeta import meta, models
 from jqmeta._src import checkpoint, epoch as epoch_lib, torch_compat
 from jqmeta._src.checkpoint import BEST_CHECKPOINT, LAST_CHECKPOINT, RunState, load_checkpoint
 from jqmeta._src.epoch import FROZEN, TrainingDivergedError
 from jqmeta._src.torch_compat import (GROUPS, PLATEAU_EPS, PlateauState, learning_rates,
                                       set_learning_rates)
-from jqmeta._src.validation import (ENERGY_METHODS, check_choice, check_graph, check_int,
+from jqmeta._src.validation import (ENERGY_METHODS, check_choice, check_int,
                                     check_path, check_real)
-from jqmeta.graphs import Graph
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainingDivergedError", "make_optimizer", "make_epoch_fn",
@@ -64,6 +61,7 @@ _REAL_FIELDS = {
     "plateau_factor": dict(low=0.0, high=1.0, low_open=True, high_open=True),
     "plateau_threshold": dict(low=0.0), "min_lr": dict(low=0.0), "conv_tol": dict(low=0.0),
 }
+_SHOT_FIELDS = ("shots", "shot_seed")
 _INT_FIELDS = {"epochs": 1, "steps": 1, "batch_size": 1, "plateau_patience": 0,
                "early_stop_patience": 1}
 
@@ -92,6 +90,10 @@ class TrainConfig:
       much between consecutive epochs (``>= 0``).
     method: energy method for Phase I, ``"statevector"``, ``"analytic"`` or ``"auto"``
       (see :func:`jqmeta.qaoa.energy`; every method is exact for every graph).
+    shots: ``None`` (exact costs) or train on sampled costs: the model is fed ``shots``-
+      shot estimates, the meta-loss stays exact (:func:`jqmeta.meta.phase1`); validation
+      is exact.  Epoch ``e``'s measurements use ``fold_in(key(shot_seed), e)``.
+    shot_seed: the measurements' seed (an explicit integer, so resuming can check it).
 
   The four RMSprop fields configure the default optimizer only (``fit(optimizer=None)``).
 
@@ -121,8 +123,13 @@ class TrainConfig:
   early_stop_patience: int = 6
   conv_tol: float = 1e-5
   method: str = "statevector"
+  shots: Optional[int] = None
+  shot_seed: int = 0
 
   def __post_init__(self):
+    if self.shots is not None:
+      object.__setattr__(self, "shots", check_int("TrainConfig.shots", self.shots, 1))
+    object.__setattr__(self, "shot_seed", check_int("TrainConfig.shot_seed", self.shot_seed, 0))
     for name, bounds in _REAL_FIELDS.items():
       value = check_real(f"TrainConfig.{name}", getattr(self, name), **bounds)
       object.__setattr__(self, name, value)
@@ -132,8 +139,10 @@ class TrainConfig:
     check_choice("TrainConfig.method", self.method, ENERGY_METHODS)
 
   def to_dict(self) -> dict[str, Any]:
-    """Plain ``{field: value}`` dict (JSON-serialisable)."""
-    return dataclasses.asdict(self)
+    """Plain ``{field: value}`` dict (JSON-serialisable); without shots, no shot fields
+    (so exact runs keep the signatures and checkpoints they had before shots existed)."""
+    d = dataclasses.asdict(self)
+    return {k: v for k, v in d.items() if self.shots is not None or k not in _SHOT_FIELDS}
 
 
 def _check_config(config) -> TrainConfig:
@@ -229,7 +238,8 @@ def make_epoch_fn(model: nn.Module, config: TrainConfig,
     optimizer: as in :func:`make_optimizer` (``None``: the paper's RMSprop).
 
   Returns:
-    ``epoch(variables, opt_state, train_graphs) -> (variables, opt_state, losses)``:
+    ``epoch(variables, opt_state, train_graphs, key=None) -> (variables, opt_state,
+    losses)`` (``key``: the measurements' key, required when ``config.shots`` is set):
     ``opt_state`` from ``make_optimizer(config, optimizer).init(variables)``,
     ``train_graphs`` a batched ``Graph`` of ``G`` graphs, ``losses`` ``(n_updates,)``
     float (each update's meta-loss, with the variables before that update):
@@ -261,11 +271,15 @@ def make_epoch_fn(model: nn.Module, config: TrainConfig,
   tx = (epoch_lib.DEFAULT_UPDATE if optimizer is None
         else epoch_lib.wrapped(epoch_lib.check_optimizer(optimizer)))
 
-  def epoch(variables, opt_state, train_graphs):
-    return epoch_lib.epoch_jit(model, spec, tx, variables, opt_state, train_graphs)
+  def epoch(variables, opt_state, train_graphs, key=None):
+    if (key is None) != (spec.shots is None):
+      raise ValueError("key= is required with TrainConfig.shots (and only then)")
+    return epoch_lib.epoch_jit(model, spec, tx, variables, opt_state, train_graphs,
+                               *(() if key is None else (key,)))
 
-  epoch.lower = lambda variables, opt_state, train_graphs: epoch_lib.epoch_jit.lower(
-      model, spec, tx, variables, opt_state, train_graphs)
+  # Without shots the key is not an argument: the compiled program takes the three above.
+  epoch.lower = lambda variables, opt_state, train_graphs, key=None: epoch_lib.epoch_jit.lower(
+      model, spec, tx, variables, opt_state, train_graphs, *(() if key is None else (key,)))
   return epoch
 
 
@@ -316,10 +330,6 @@ class TrainResult(NamedTuple):
   ``variables`` and ``last_variables`` have the structure, shapes and dtypes of the
   ``variables`` passed to :func:`fit` (float32 from :func:`jqmeta.meta.init`); the
   losses and ``seconds`` are Python floats, ``best_epoch`` an ``int``.
-
-  Example:
-    >>> TrainResult._fields
-    ('variables', 'last_variables', 'history', 'best_epoch', 'stopped', 'best_val_loss')
   """
   variables: dict
   last_variables: dict
@@ -327,17 +337,6 @@ class TrainResult(NamedTuple):
   best_epoch: int
   stopped: str
   best_val_loss: float
-
-
-def _as_batch(graphs, what: str) -> Graph:
-  if isinstance(graphs, Graph):
-    check_graph(graphs, batched=True, name=what)
-    return graphs
-  if isinstance(graphs, (list, tuple)) and graphs:
-    items = [graphs_lib.from_networkx(g) if isinstance(g, nx.Graph) else g for g in graphs]
-    return graphs_lib.stack(items)
-  raise TypeError(f"{what} must be a batched Graph (graphs.stack) or a non-empty list of "
-                  f"Graph / networkx graphs, got {type(graphs).__name__}")
 
 
 def _check_fit(model, variables, config, optimizer, checkpoint_dir, resume,
@@ -463,8 +462,8 @@ def fit(model: nn.Module, variables, train_graphs, val_graphs,
     (3, 'max_epochs')
   """
   _check_fit(model, variables, config, optimizer, checkpoint_dir, resume, on_epoch_end)
-  train_graphs = _as_batch(train_graphs, "train_graphs")
-  val_graphs = _as_batch(val_graphs, "val_graphs")
+  train_graphs = epoch_lib.as_batch(train_graphs, "train_graphs")
+  val_graphs = epoch_lib.as_batch(val_graphs, "val_graphs")
   paths = None if checkpoint_dir is None else checkpoint.prepare_dir(checkpoint_dir)
   run = _start(model, variables, config, optimizer, paths, resume)
   epoch_fn = make_epoch_fn(model, config, optimizer)

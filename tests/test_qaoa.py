@@ -8,9 +8,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from jqmeta import graphs, qaoa
+from jqmeta import graphs, metrics, problems, qaoa
 from jqmeta._src import kron_core, statevector, wht_core
-from conftest import brute_force_cut, random_graph
+from conftest import brute_force_cut, dense_energy, random_graph
 import pennylane_oracle as oracle
 
 # 36 cases: n = 2..12, p = 1..3, weighted and unweighted.
@@ -130,6 +130,26 @@ def test_max_cut_matches_independent_brute_force(seed, n, weighted):
   want = brute_force_cut(G)
   assert float(qaoa.max_cut(g)) == pytest.approx(want, rel=1e-5)
   assert float(qaoa.max_cut(g, chunk_qubits=2)) == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("n", [3, 6, 9])
+@pytest.mark.parametrize("couplings", ["pm1", "gaussian"])
+def test_min_and_max_cut_of_mixed_sign_couplings(n, couplings):
+  # SK couplings have both signs: the min cut is negative and the shift-invariant ratio
+  # (E[cut] - min) / (max - min) of any state lies in [0, 1] (checked on a dense state).
+  G = problems.sherrington_kirkpatrick(n, jax.random.key(n), couplings=couplings)[0]
+  g = graphs.from_networkx(G)
+  hi, lo = brute_force_cut(G), brute_force_cut(G, min)
+  assert lo <= 0 <= hi and lo < hi
+  for chunk in (20, 2):
+    assert float(qaoa.max_cut(g, chunk_qubits=chunk)) == pytest.approx(hi, rel=1e-5)
+    assert float(qaoa.min_cut(g, chunk_qubits=chunk)) == pytest.approx(lo, rel=1e-5)
+  angles = np.array([[0.3, 0.7], [0.5, -0.2]])
+  e = dense_energy(angles, G)
+  want = (-e - lo) / (hi - lo)
+  got = metrics.ratio_from_energy(e, qaoa.max_cut(g), qaoa.min_cut(g))
+  assert 0 <= want <= 1 and float(got) == pytest.approx(want, rel=1e-5)
+  assert float(qaoa.min_cut(graphs.from_networkx(random_graph(n, n, weighted=True)))) == 0.0
 
 
 def test_max_cut_edgeless_and_padded():

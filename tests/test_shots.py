@@ -220,3 +220,47 @@ def test_bad_arguments_are_refused_before_any_work(kwargs, error, match):
   args = {"key": jax.random.key(0), "shots": 100, "shot_budget": 1000, **kwargs}
   with pytest.raises(error, match=match):
     shots.phase2_shots(jnp.zeros((2, 1)), g, **args)
+
+
+# ------------------------------------------------------------ Phase I on sampled costs
+
+
+@pytest.mark.parametrize("name", ["lstm", "graph_lstm"])
+def test_phase1_on_sampled_costs_feeds_estimates_and_returns_exact_costs(name):
+  from jqmeta import meta, models
+  model = models.create(name, variant="corrected", p=2)
+  v = meta.init(model, jax.random.key(0))
+  g = graphs.from_networkx(random_graph(4, 6, weighted=True))
+  r = meta.phase1_measured(model, v, g, 5, shots=64, key=jax.random.key(1))
+  exact = jax.vmap(lambda a: qaoa.energy(a, g))(r.angles)
+  np.testing.assert_allclose(r.energies, exact, rtol=1e-5, atol=1e-5)  # costs stay exact
+  assert not np.allclose(r.observed, r.energies)  # but the model saw 64-shot estimates
+  # the estimates are within 6 standard errors (a cut lies in [0, sum |w|])
+  bound = 6 * float(jnp.sum(jnp.abs(g.weights))) / 2 / np.sqrt(64)
+  assert np.all(np.abs(r.observed - r.energies) < bound)
+  assert np.all(np.diff(r.best_cuts) >= 0) and r.best_cuts[-1] <= float(qaoa.max_cut(g))
+  z = int(r.best_bitstring)  # the reported bitstring achieves the reported best cut
+  assert float(qaoa.cut_values(g)[z]) == pytest.approx(float(r.best_cuts[-1]), rel=1e-5)
+  # phase1(shots=) is the same run; the same key gives the same numbers, another differs
+  angles, costs = meta.phase1(model, v, g, 5, shots=64, key=jax.random.key(1))
+  np.testing.assert_array_equal(angles, r.angles)
+  np.testing.assert_array_equal(costs, r.energies)
+  other = meta.phase1(model, v, g, 5, shots=64, key=jax.random.key(2))[1]
+  assert not np.array_equal(other, costs)
+  # straight through: the meta-gradient is finite and flows through the exact costs
+  loss = lambda vv: meta.weighted_loss(meta.phase1(model, vv, g, 5, shots=64,
+                                                    key=jax.random.key(1))[1])
+  grads = jax.tree.leaves(jax.grad(loss)(v)["params"])
+  assert all(np.all(np.isfinite(x)) for x in grads) and any(np.any(x != 0) for x in grads)
+
+
+def test_phase1_shots_refuses_bad_arguments():
+  from jqmeta import meta, models
+  model = models.create("lstm")
+  v, g = meta.init(model, jax.random.key(0)), graphs.from_networkx(nx.cycle_graph(4))
+  with pytest.raises(ValueError, match="PRNG key"):
+    meta.phase1(model, v, g, 3, shots=10)
+  with pytest.raises(ValueError, match="precision='float32'"):
+    meta.phase1(model, v, g, 3, shots=10, key=jax.random.key(0), precision="published")
+  with pytest.raises(ValueError, match="shots"):
+    meta.phase1(model, v, g, 3, shots=0, key=jax.random.key(0))

@@ -95,16 +95,14 @@ def _check_result(result, config):
       keys = [tuple(methods[m]["sizes"]["all"]["evals_to_target"][str(t)]["censored"][0]
                     for t in config.targets) for m in entry["ranking"]]
       assert keys == sorted(keys) and set(entry["ranking"]) == set(methods)
-      # SK couplings have both signs: E[cut] / max cut is then not bounded below (a
-      # near-ferromagnetic instance has max cut ~ 0), so only the upper bound holds there.
-      # Known gap (issue 13): a shift-invariant ratio for mixed-sign weights.
-      lowest = -math.inf if family == "sk" else 0.0
+      # Every ratio is shift invariant ((E[cut] - min cut) / (max cut - min cut)), so it
+      # lies in (0, 1] on SK's mixed-sign couplings too.
       for m in methods.values():
         for s in m["sizes"].values():
           for b in config.budgets:
             for what, upper in (("ratio", 1 + tol), ("ratio_to_best", 1 + tol)):
               mean, low, high = s[what][str(b)]
-              assert lowest < low - tol <= mean <= high + tol and high <= upper, (what, b, s)
+              assert 0 < low - tol <= mean <= high + tol and high <= upper, (what, b, s)
           for t in config.targets:
             e = s["evals_to_target"][str(t)]
             assert e["censored"][1] - tol <= e["censored"][0] <= e["censored"][2] + tol
@@ -123,10 +121,44 @@ def _check_best_found_bounds_every_method(result, config):
       entry = result["families"][family][str(p)]
       for n in config.test_n:
         best = entry["best_found"][str(n)]
-        best_ratio = np.mean(np.asarray(best["energy"]) / -np.asarray(best["max_cut"]))
-        assert best_ratio <= 1 + 1e-9 and (family == "sk" or best_ratio > 0)
+        hi, lo = np.asarray(best["max_cut"]), np.asarray(best["min_cut"])
+        assert np.all(lo <= 0) and (family == "sk" or np.all(lo == 0))
+        best_ratio = np.mean((-np.asarray(best["energy"]) - lo) / (hi - lo))
+        assert 0 < best_ratio <= 1 + 1e-9
         for name, m in entry["methods"].items():
           assert m["sizes"][str(n)]["ratio"][final][0] <= best_ratio + 1e-9, (family, p, n, name)
+
+
+def _check_shots(result, config):
+  """Under shots: every method, both kinds of training, reads within budget, ratios in
+  [0, 1], reads never worse with more shots for the best sampled cut."""
+  reads = [str(r) for r in study.shot_reads(config)]
+  assert reads == ["10000", "100000"]
+  for f in config.families:
+    for p in config.ps:
+      entry = result["shots"]["1000"][f][str(p)]
+      methods = entry["methods"]
+      assert set(config.models) | {m + "@shots" for m in config.shot_models} <= set(methods)
+      assert "median" in methods and "random" in methods
+      assert not any(m.startswith("warm:") for m in methods)
+      assert sorted(entry["ranking"]) == sorted(methods)
+      for name, m in methods.items():
+        assert m["kind"] == ("rule" if name in study.METHOD_RULES else
+                             "learned (sampled costs)" if name.endswith("@shots") else "learned")
+        shots = m["curve"]["shots"]
+        assert shots[0] >= 1000 and shots[-1] <= config.shot_budget
+        assert np.all(np.diff(shots) > 0)
+        for b in reads:
+          got = m["reads"][b]
+          assert got is not None, (name, b)  # S = 1000 fits both budgets for every method
+          for q in ("ratio_to_best", "best_cut_ratio"):
+            mean, lo, hi = got[q]
+            assert 0 <= lo - 1e-6 <= mean <= hi + 1e-6 <= 1 + 2e-6, (f, p, name, q, got)
+        lo_read, hi_read = (m["reads"][b]["best_cut_ratio"][0] for b in reads)
+        assert hi_read >= lo_read - 1e-12  # more shots never lose the best cut seen
+  cost = result["shot_training"]["1000"]
+  assert all(set(cost[f][str(p)]) == set(config.shot_models) for f in config.families
+             for p in config.ps)
 
 
 def test_study_quick_end_to_end_cli_and_library(tmp_path):
@@ -134,8 +166,8 @@ def test_study_quick_end_to_end_cli_and_library(tmp_path):
   # line's parser and run (study_cli.run -> study.run_study -> study_report).
   parser = argparse.ArgumentParser()
   study_cli.configure(parser)
-  args = parser.parse_args(["--quick", "--out", str(tmp_path), "--quiet"])
-  config = study.StudyConfig.quick()
+  args = parser.parse_args(["--quick", "--shots", "1000", "--out", str(tmp_path), "--quiet"])
+  config = study.StudyConfig.quick(shots=(1000,))
   assert study_cli.study_config(args) == config
   assert set(config.families) == set(problems.FAMILIES) and config.ps == (1, 2, 3)
   assert study_cli.run(args) == 0
@@ -143,14 +175,17 @@ def test_study_quick_end_to_end_cli_and_library(tmp_path):
   assert result["config"] == config.to_dict() and result["seed"] == 0
   _check_result(result, config)
   _check_best_found_bounds_every_method(result, config)
+  _check_shots(result, config)
   regular = result["families"]["regular"]
   assert all("fixed_angle_conjecture" in regular[str(p)]["methods"] for p in config.ps)
   names = {p.name for p in tmp_path.iterdir()}
   assert names >= {"study.json", "leaderboard.md", "leaderboard.csv", "datasets", "checkpoints"}
   assert names >= {f"ratio_vs_{what}_{f}.png" for f in config.families
-                   for what in ("evaluations", "n")}
+                   for what in ("evaluations", "n", "shots")} | {"leaderboard_shots.csv"}
   board = (tmp_path / "leaderboard.md").read_text()
   assert all(f"## {f}, p = {p}" in board for f in config.families for p in config.ps)
+  assert all(f"## S = 1000 shots per estimate: {f}, p = {p}" in board
+             for f in config.families for p in config.ps)
   rows = (tmp_path / "leaderboard.csv").read_text().splitlines()
   assert len(rows) == 1 + sum(2 * len(result["families"][f][str(p)]["methods"])
                               for f in config.families for p in config.ps)
@@ -167,6 +202,9 @@ def test_study_quick_end_to_end_cli_and_library(tmp_path):
     (["--family", "er", "er"], "repeated"),
     (["--models", "lstm"], "name:variant"),
     (["--devices", "x"], "--devices"),
+    (["--shots", "1"], "--shots"),
+    (["--shots", "1000", "--shot-budget", "10"], "shot_budget"),
+    (["--models", "lstm:corrected", "--shot-models", "qfwp:corrected"], "shot_models"),
 ])
 def test_study_cli_bad_input_is_one_line(tmp_path, capsys, flags, words):
   parser = argparse.ArgumentParser()
@@ -205,3 +243,16 @@ def test_verdict_needs_disjoint_intervals(rule, learned, warm, want):
   assert v["margin"] == (None if want[2] is None else pytest.approx(want[2]))
   if warm is not None:
     assert v["learned"] == "warm:model"
+
+
+def test_shot_reads_take_the_last_step_within_each_budget():
+  from jqmeta._src import study_shots
+  entry = {"shots": np.array([[100, 400, 700], [100, 400, 700]]),
+           "energies": np.array([[-1.0, -2.0, -3.0], [-1.5, -2.5, -3.5]]),
+           "best_cuts": np.array([[1.0, 2.0, 4.0], [2.0, 2.0, 3.0]])}
+  e, b = study_shots._read(entry, 500)
+  assert e.tolist() == [-2.0, -2.5] and b.tolist() == [2.0, 2.0]
+  assert study_shots._read(entry, 700)[0].tolist() == [-3.0, -3.5]
+  assert study_shots._read(entry, 99) is None  # not even the first measurement fits
+  cfg = study.StudyConfig.quick(shots=(100,), shot_budget=50_000)
+  assert study.shot_reads(cfg) == (10_000, 50_000)

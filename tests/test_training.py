@@ -774,3 +774,31 @@ def test_progress_bar_output(capsys):
   err = capsys.readouterr().err
   for token in ("epoch 1/1", "loss", "val", "lr_seq 2.00e-02", "lr_map 2.00e-02"):
     assert token in err
+
+
+def test_training_on_sampled_costs_is_seeded_resumable_and_not_exact(tmp_path):
+  # TrainConfig.shots: the model is fed estimates (epoch e: fold_in(key(shot_seed), e)).
+  model = models.create("lstm")
+  v = meta.init(model, jax.random.key(0))
+  tr = [graphs.from_networkx(nx.cycle_graph(n)) for n in (4, 5, 6)]
+  va = [graphs.from_networkx(nx.complete_graph(4))]
+  flat = lambda r: np.concatenate([np.ravel(x) for x in jax.tree.leaves(r.last_variables)])
+  cfg = training.TrainConfig(epochs=2, steps=3, shots=50, lr_mapping=1e-2)
+  run = lambda c, **kw: training.fit(model, v, tr, va, c, progress=False, **kw)
+  a, b = run(cfg), run(cfg)
+  np.testing.assert_array_equal(flat(a), flat(b))
+  assert not np.allclose(flat(a), flat(run(dataclasses.replace(cfg, shot_seed=1))))
+  assert not np.allclose(flat(a), flat(run(dataclasses.replace(cfg, shots=None))))
+  run(dataclasses.replace(cfg, epochs=1), checkpoint_dir=tmp_path)
+  resumed = run(cfg, checkpoint_dir=tmp_path, resume=True)
+  np.testing.assert_array_equal(flat(a), flat(resumed))
+  batched = run(dataclasses.replace(cfg, batch_size=2))
+  assert np.all(np.isfinite([h["train_loss"] for h in batched.history]))
+  assert "shots" not in training.TrainConfig().to_dict()  # exact runs keep their signatures
+  assert cfg.to_dict()["shots"] == 50
+  epoch = training.make_epoch_fn(model, cfg)
+  state = training.make_optimizer(cfg).init(v)
+  with pytest.raises(ValueError, match="key="):
+    epoch(v, state, graphs.stack(tr))
+  with pytest.raises(ValueError, match="TrainConfig.shots"):
+    training.TrainConfig(shots=0)

@@ -41,7 +41,9 @@ class BestFound(NamedTuple):
   """The per-graph reference of :func:`best_found` (a leading axis per graph in a batch).
 
   Fields: ``angles`` ``(2, p)`` folded (:func:`jqmeta.baselines.fold_angles`),
-  ``energy`` ``()``, ``ratio`` ``()`` (``-energy / max cut``), ``sources`` ``(S,)``: the
+  ``energy`` ``()``, ``ratio`` ``()`` (``(-energy - min cut) / (max cut - min cut)``,
+  :func:`jqmeta.metrics.ratio_from_energy`; ``-energy / max cut`` on nonnegative
+  weights), ``sources`` ``(S,)``: the
   refined energy from every start, in the order of :func:`best_found_labels`.
   """
   angles: jax.Array
@@ -144,13 +146,13 @@ def _chain(graph: Graph, key, lr, plan: _Plan) -> jax.Array:
   return chain
 
 
-def _search(graph: Graph, key, max_cut, extra, previous, lr, plan: _Plan) -> BestFound:
+def _search(graph: Graph, key, cuts, extra, previous, lr, plan: _Plan) -> BestFound:
   """One graph's search (traceable; ``plan`` checked)."""
   base = _baselines()
   k1, k2, k3 = jax.random.split(key, 3)
   if plan.p == 1:
     a1, e1 = base.p1_optimum(graph, key=k1, method="analytic", memory_limit_bytes=plan.limit)
-    return BestFound(a1, e1, metrics.ratio_from_energy(e1, max_cut), e1[None])
+    return BestFound(a1, e1, metrics.ratio_from_energy(e1, *cuts), e1[None])
   chain = (previous.astype(graph.weights.dtype) if plan.chained
            else _chain(graph, k1, lr, plan))
   starts = _seeds(graph, plan.p, chain, extra, k2, plan.n_random)
@@ -159,7 +161,7 @@ def _search(graph: Graph, key, max_cut, extra, previous, lr, plan: _Plan) -> Bes
   angles, values = memory.map_in_chunks(_refiner(graph, plan, lr), starts, plan.chunk)
   k = jnp.argmin(values)
   best = base.fold_angles(angles[k], graph)
-  return BestFound(best, values[k], metrics.ratio_from_energy(values[k], max_cut), values)
+  return BestFound(best, values[k], metrics.ratio_from_energy(values[k], *cuts), values)
 
 
 def _plan(graph: Graph, p, n_random, steps, newton_steps, lr, extra, limit, previous=None):
@@ -192,8 +194,9 @@ def _plan(graph: Graph, p, n_random, steps, newton_steps, lr, extra, limit, prev
 
 
 def best_found(graph: Graph, p: int, *, key, n_random: int = 4, steps: int = 150,
-               lr=0.05, newton_steps: int = 2, max_cut_value=None, extra_starts=None,
-               previous=None, memory_limit_bytes: Optional[int] = None) -> BestFound:
+               lr=0.05, newton_steps: int = 2, max_cut_value=None, min_cut_value=None,
+               extra_starts=None, previous=None,
+               memory_limit_bytes: Optional[int] = None) -> BestFound:
   """Per-graph reference angles: the best of many refined starts ("best found", p > 1).
 
   At ``p == 1`` this is :func:`jqmeta.baselines.p1_optimum` with the exact closed form
@@ -217,7 +220,8 @@ def best_found(graph: Graph, p: int, *, key, n_random: int = 4, steps: int = 150
     key: PRNG key (random starts, the p = 1 grid jitter).
     n_random: random starts ``>= 1``.
     steps, lr, newton_steps: the refinement of every start.
-    max_cut_value: optional max cut (else brute force) for ``ratio``.
+    max_cut_value, min_cut_value: optional max and min cuts (else brute force) for
+      ``ratio``.
     extra_starts: optional ``(k, 2, p)`` more starts.
     previous: optional ``(2, p - 1)`` angles (e.g. the depth ``p - 1`` best found) whose
       :func:`interp` replaces the internal chain: a smaller program, compiled faster.
@@ -239,29 +243,29 @@ def best_found(graph: Graph, p: int, *, key, n_random: int = 4, steps: int = 150
   validation.check_key(key)
   plan, _, extra, previous = _plan(graph, p, n_random, steps, newton_steps, lr, extra_starts,
                                    memory_limit_bytes, previous)
-  if max_cut_value is None:
-    max_cut_value = qaoa.max_cut(graph, memory_limit_bytes=memory_limit_bytes)
-  mc = jnp.asarray(max_cut_value, graph.weights.dtype)
-  return _jit_search(graph, key, mc, extra, previous, jnp.asarray(lr, graph.weights.dtype),
+  cuts = tuple(jnp.asarray(fn(graph, memory_limit_bytes=memory_limit_bytes) if v is None
+                           else v, graph.weights.dtype)
+               for v, fn in ((max_cut_value, qaoa.max_cut), (min_cut_value, qaoa.min_cut)))
+  return _jit_search(graph, key, cuts, extra, previous, jnp.asarray(lr, graph.weights.dtype),
                      plan)
 
 
 @functools.partial(jax.jit, static_argnames=("plan",))
-def _jit_search(graph, key, max_cut, extra, previous, lr, plan):
-  return _search(graph, key, max_cut, extra, previous, lr, plan)
+def _jit_search(graph, key, cuts, extra, previous, lr, plan):
+  return _search(graph, key, cuts, extra, previous, lr, plan)
 
 
 def best_found_batch(graphs: Graph, p: int, *, key, n_random: int = 4, steps: int = 150,
-                     lr=0.05, newton_steps: int = 2, max_cut_values=None, extra_starts=None,
-                     previous=None, memory_limit_bytes: Optional[int] = None,
-                     mesh=None) -> BestFound:
+                     lr=0.05, newton_steps: int = 2, max_cut_values=None,
+                     min_cut_values=None, extra_starts=None, previous=None,
+                     memory_limit_bytes: Optional[int] = None, mesh=None) -> BestFound:
   """:func:`best_found` on every graph of a batch (``vmap``, chunked to the memory budget).
 
   Args:
     graphs: a batched ``Graph`` of ``G`` graphs.
     p, n_random, steps, lr, newton_steps: as in :func:`best_found`.
     key: PRNG key, split into one key per graph.
-    max_cut_values: optional ``(G,)`` max cuts (else brute force).
+    max_cut_values, min_cut_values: optional ``(G,)`` max and min cuts (else brute force).
     extra_starts: optional ``(k, 2, p)`` (shared) or ``(G, k, 2, p)`` more starts.
     previous: optional ``(G, 2, p - 1)`` angles, one per graph (see :func:`best_found`).
     memory_limit_bytes: optional byte budget; as many graphs run at once as fit.
@@ -284,7 +288,8 @@ def best_found_batch(graphs: Graph, p: int, *, key, n_random: int = 4, steps: in
   plan, one, extra, previous = _plan(graphs, p, n_random, steps, newton_steps, lr,
                                      extra_starts, memory_limit_bytes, previous)
   n_graphs = graphs.batch_shape[0]
-  mc = batch_max_cuts(graphs, max_cut_values, memory_limit_bytes).astype(graphs.weights.dtype)
+  cuts = tuple(batch_max_cuts(graphs, v, memory_limit_bytes, w).astype(graphs.weights.dtype)
+               for v, w in ((max_cut_values, "max"), (min_cut_values, "min")))
   if extra is not None and extra.ndim == 3:
     extra = jnp.broadcast_to(extra, (n_graphs,) + extra.shape)
   chunk = memory.chunk_size(one, n_graphs, memory_limit_bytes,
@@ -292,21 +297,20 @@ def best_found_batch(graphs: Graph, p: int, *, key, n_random: int = 4, steps: in
   keys = jax.random.split(key, n_graphs)
   lr = jnp.asarray(lr, graphs.weights.dtype)
   if mesh is None:
-    return _batch_search(graphs, keys, mc, extra, previous, lr, plan, chunk)
+    return _batch_search(graphs, keys, cuts, extra, previous, lr, plan, chunk)
   one = lambda g, k, m, e, a, r: _search(g, jax.random.wrap_key_data(k), m, e, a, r, plan)
   axes = (0, 0, 0, None if extra is None else 0, None if previous is None else 0, None)
   run = parallel.sharded_map(one, mesh, in_axes=axes, batch_size=chunk)
-  return run(graphs, jax.random.key_data(keys), mc, extra, previous, lr)
+  return run(graphs, jax.random.key_data(keys), cuts, extra, previous, lr)
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "chunk"))
-def _batch_search(graphs, keys, max_cuts, extra, previous, lr, plan, chunk):
+def _batch_search(graphs, keys, cuts, extra, previous, lr, plan, chunk):
   one = lambda args: _search(*args, lr, plan)
-  return memory.map_in_chunks(one, (graphs, keys, max_cuts, extra, previous), chunk)
+  return memory.map_in_chunks(one, (graphs, keys, cuts, extra, previous), chunk)
 
 
-def median_angles(train_graphs: Graph, p: int, *, key, max_cut_values=None,
-                  **search) -> jax.Array:
+def median_angles(train_graphs: Graph, p: int, *, key, **search) -> jax.Array:
   """Per depth, the median of per-graph optimised angles over the training graphs.
 
   Each training graph's angles come from :func:`best_found_batch` (``**search``: its
@@ -322,7 +326,6 @@ def median_angles(train_graphs: Graph, p: int, *, key, max_cut_values=None,
     train_graphs: a batched ``Graph`` of TRAINING graphs.
     p: depth ``>= 1``.
     key: PRNG key.
-    max_cut_values: optional ``(G,)`` max cuts.
     **search: keywords of :func:`best_found_batch` (``n_random``, ``steps``, ...).
 
   Returns:
@@ -335,5 +338,5 @@ def median_angles(train_graphs: Graph, p: int, *, key, max_cut_values=None,
     >>> median_angles(b, 1, key=jax.random.key(0)).shape
     (2, 1)
   """
-  r = best_found_batch(train_graphs, p, key=key, max_cut_values=max_cut_values, **search)
+  r = best_found_batch(train_graphs, p, key=key, **search)
   return jnp.median(r.angles, axis=0)

@@ -1,4 +1,4 @@
-"""Exact maximum cut by vectorised brute force over ``2**(N-1)`` assignments.
+"""Exact maximum (and minimum) cut by vectorised brute force over ``2**(N-1)`` assignments.
 
 Example:
   >>> import networkx as nx
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
   from jqmeta.graphs import Graph
 
 
-def max_cut(graph: Graph, chunk_qubits: int) -> jax.Array:
+def max_cut(graph: Graph, chunk_qubits: int, reduce=jnp.max) -> jax.Array:
   """Maximum cut weight; qubit 0 is fixed by the cut's symmetry ``cut(z) = cut(~z)``.
 
   The ``m = N - chunk_qubits`` high qubits are enumerated block by block under
@@ -33,6 +33,8 @@ def max_cut(graph: Graph, chunk_qubits: int) -> jax.Array:
   Args:
     graph: one ``Graph`` on ``N`` qubits.
     chunk_qubits: log2 of the states per block, ``<= N`` (static).
+    reduce: ``jnp.max`` (the max cut) or ``jnp.min`` (the min cut, which is 0 on
+      nonnegative weights but negative for mixed-sign couplings such as SK's).
 
   Returns:
     scalar float (the weights' dtype).
@@ -40,11 +42,11 @@ def max_cut(graph: Graph, chunk_qubits: int) -> jax.Array:
   m = graph.n_qubits - chunk_qubits  # qubits enumerated block by block (hi part)
   W = cut.dense_weights(graph)
   if m == 0:
-    return jnp.max(cut.cut_diagonal(graph))
+    return reduce(cut.cut_diagonal(graph))
   c_hi, c_lo, BhW, Bl = cut.cut_blocks(graph, W, m, rows=slice(0, 2**(m - 1)))
 
   def block(args):
     ch, bhw = args
-    return jnp.max(ch + c_lo - 2.0 * (Bl @ bhw))
+    return reduce(ch + c_lo - 2.0 * (Bl @ bhw))
 
-  return jnp.max(lax.map(block, (c_hi, BhW)))
+  return reduce(lax.map(block, (c_hi, BhW)))

@@ -25,6 +25,9 @@ import numpy as np
 import optax
 from jax import lax
 
+import networkx as nx
+
+from jqmeta import graphs as graphs_lib
 from jqmeta import meta, models
 from jqmeta._src import torch_compat
 from jqmeta._src.checkpoint import RunState
@@ -98,15 +101,26 @@ class Spec(NamedTuple):
   loss: str
   method: str
   batch_size: int
+  shots: Optional[int]
 
 
 def spec_of(config) -> Spec:
   """The :class:`Spec` of a ``TrainConfig``."""
-  return Spec(config.steps, config.loss, config.method, config.batch_size)
+  return Spec(config.steps, config.loss, config.method, config.batch_size, config.shots)
 
 
-def _graph_loss(model, spec: Spec, variables, graph) -> jax.Array:
-  _, costs = meta.phase1(model, variables, graph, spec.steps, method=spec.method)
+def shot_key(config, epoch: int):
+  """The measurements' key of epoch ``epoch`` (0-based): ``fold_in(key(shot_seed), epoch)``,
+  so a resumed run draws what an uninterrupted one would; ``None`` without shots."""
+  if config.shots is None:
+    return None
+  return jax.random.fold_in(jax.random.key(config.shot_seed), epoch)
+
+
+def _graph_loss(model, spec: Spec, variables, graph, key=None) -> jax.Array:
+  # With shots the model is fed sampled costs; the loss is on the exact ones (meta.phase1).
+  _, costs = meta.phase1(model, variables, graph, spec.steps, method=spec.method,
+                         shots=spec.shots, key=key)
   return meta.meta_loss(spec.loss)(costs)
 
 
@@ -122,9 +136,22 @@ def _step(tx: optax.GradientTransformation, loss_fn: Callable) -> Callable:
   return step
 
 
-def _minibatches(train_graphs: Graph, bs: int):
-  """``(batches, weights)``: ``ceil(G / bs)`` minibatches, short last one padded at weight 0."""
-  n = train_graphs.batch_shape[0]
+def as_batch(graphs, what: str) -> Graph:
+  """A batched ``Graph`` from a batched ``Graph`` or a non-empty list (stacked here)."""
+  if isinstance(graphs, Graph):
+    check_graph(graphs, batched=True, name=what)
+    return graphs
+  if isinstance(graphs, (list, tuple)) and graphs:
+    items = [graphs_lib.from_networkx(g) if isinstance(g, nx.Graph) else g for g in graphs]
+    return graphs_lib.stack(items)
+  raise TypeError(f"{what} must be a batched Graph (graphs.stack) or a non-empty list of "
+                  f"Graph / networkx graphs, got {type(graphs).__name__}")
+
+
+def _minibatches(train_graphs, bs: int):
+  """``(batches, weights)``: ``ceil(G / bs)`` minibatches of a pytree with a leading graph
+  axis (graphs and their keys), the short last one padded at weight 0."""
+  n = jax.tree.leaves(train_graphs)[0].shape[0]
   n_batches = -(-n // bs)
   total = n_batches * bs
   batch = train_graphs
@@ -136,17 +163,22 @@ def _minibatches(train_graphs: Graph, bs: int):
   return batch, mask.reshape(n_batches, bs)
 
 
-def _epoch_impl(model, spec: Spec, tx, variables, opt_state, train_graphs):
+def _epoch_impl(model, spec: Spec, tx, variables, opt_state, train_graphs, key=None):
   check_graph(train_graphs, batched=True, name="train_graphs")
+  n = train_graphs.batch_shape[0]
+  # one measurement key per graph (position in the epoch); unused without shots
+  keys = jax.random.key_data(jax.random.split(jax.random.key(0) if key is None else key, n))
   if spec.batch_size == 1:
-    loss_fn = functools.partial(_graph_loss, model, spec)
-    xs = (train_graphs,)
+    loss_fn = lambda v, g, k: _graph_loss(model, spec, v, g, jax.random.wrap_key_data(k))
+    xs = (train_graphs, keys)
   else:
-    def loss_fn(variables, graphs, weights):
-      per_graph = jax.vmap(lambda g: _graph_loss(model, spec, variables, g))(graphs)
+    def loss_fn(variables, batch, weights):
+      graphs, ks = batch
+      per_graph = jax.vmap(lambda g, k: _graph_loss(model, spec, variables, g,
+                                                    jax.random.wrap_key_data(k)))(graphs, ks)
       return jnp.sum(weights * per_graph) / jnp.sum(weights)
 
-    xs = _minibatches(train_graphs, spec.batch_size)
+    xs = _minibatches((train_graphs, keys), spec.batch_size)
   (variables, opt_state), losses = lax.scan(_step(tx, loss_fn), (variables, opt_state), xs)
   return variables, opt_state, losses
 
@@ -225,7 +257,9 @@ def run_epoch(run: RunState, config, epoch_fn, val_fn, train_graphs,
                val_graphs) -> tuple[RunState, dict, bool]:
   """One epoch: train, validate, NaN/inf guard, then :func:`bookkeep`."""
   t0 = time.perf_counter()
-  variables, opt_state, losses = epoch_fn(run.variables, run.opt_state, train_graphs)
+  key = shot_key(config, run.epoch)  # passed only with shots: any 3-argument epoch_fn works
+  variables, opt_state, losses = epoch_fn(run.variables, run.opt_state, train_graphs,
+                                          *(() if key is None else (key,)))
   val_loss = float(val_fn(variables, val_graphs))
   losses = np.asarray(losses, dtype=np.float64)
   seconds = time.perf_counter() - t0

@@ -151,29 +151,32 @@ def interp(angles) -> jax.Array:
   return (i - 1) / p * prev + (p - i + 1) / p * cur
 
 
-def batch_max_cuts(graphs: Graph, max_cut_values, limit) -> jax.Array:
-  """``(G,)`` max cuts of a batch: given (checked) or by brute force, chunked to the budget."""
+def batch_max_cuts(graphs: Graph, max_cut_values, limit, which: str = "max") -> jax.Array:
+  """``(G,)`` max (or, ``which="min"``, min) cuts of a batch: given (checked) or by brute
+  force, chunked to the budget."""
   n_graphs = graphs.batch_shape[0]
   if max_cut_values is not None:
-    return validation.check_per_graph("max_cut_values", max_cut_values, n_graphs)
+    return validation.check_per_graph(f"{which}_cut_values", max_cut_values, n_graphs)
   lo = min(20, graphs.n_qubits)  # qaoa.max_cut's default block
   k = memory.chunk_size(memory.brute_force_bytes(lo, graphs.weights.dtype), n_graphs, limit,
-                        what="the brute-force max cut of one graph")
-  one = lambda g: qaoa.max_cut(g, memory_limit_bytes=limit)
+                        what=f"the brute-force {which} cut of one graph")
+  fn = qaoa.max_cut if which == "max" else qaoa.min_cut
+  one = lambda g: fn(g, memory_limit_bytes=limit)
   return jax.jit(lambda b: memory.map_in_chunks(one, b, k))(graphs)
 
 
-def _ramp_score(dt, graphs, max_cuts, p, method, limit):
+def _ramp_score(dt, graphs, cuts, p, method, limit):
   """Mean training ratio of :func:`linear_ramp` ``(p, dt)`` over a batch."""
   e = jax.vmap(lambda g: qaoa.energy(linear_ramp(p, dt), g, method=method,
                                      memory_limit_bytes=limit))(graphs)
-  return jnp.mean(metrics.ratio_from_energy(e, max_cuts.astype(e.dtype)))
+  hi, lo = (c.astype(e.dtype) for c in cuts)
+  return jnp.mean(metrics.ratio_from_energy(e, hi, lo))
 
 
 @functools.partial(jax.jit, static_argnames=("p", "method", "chunk", "steps", "limit"))
-def _fit_ramp(dts, graphs, max_cuts, lr, p, method, chunk, steps, limit):
+def _fit_ramp(dts, graphs, cuts, lr, p, method, chunk, steps, limit):
   """Grid scores, then Adam on ``dt`` from the best grid point: ``(dt, score)``."""
-  score = lambda dt: _ramp_score(dt, graphs, max_cuts, p, method, limit)
+  score = lambda dt: _ramp_score(dt, graphs, cuts, p, method, limit)
   scores = memory.map_in_chunks(score, dts, chunk)
   best = jnp.argmax(scores)
   dt, value = phase2.descend_best(lambda d: -score(d), dts[best], steps, lr)
@@ -183,10 +186,13 @@ def _fit_ramp(dts, graphs, max_cuts, lr, p, method, chunk, steps, limit):
 
 def fit_linear_ramp(train_graphs: Graph, p: int, *, grid: int = 32, dt_max=None,
                     steps: int = 40, method: str = "auto", max_cut_values=None,
-                    memory_limit_bytes: Optional[int] = None) -> float:
+                    min_cut_values=None, memory_limit_bytes: Optional[int] = None) -> float:
   """The :func:`linear_ramp` step ``dt`` maximising the mean training approximation ratio.
 
-  A 1-D search: the mean ratio ``mean_g E_g[cut] / maxcut_g`` at ``grid`` equally spaced
+  A 1-D search: the mean shift-invariant ratio ``(E_g[cut] - mincut_g) / (maxcut_g -
+  mincut_g)`` (:func:`jqmeta.metrics.ratio_from_energy`; ``E_g[cut] / maxcut_g`` on
+  nonnegative weights, where a mixed-sign graph with a max cut near 0 would dominate
+  the mean) at ``grid`` equally spaced
   ``dt`` in ``(0, dt_max]``, then ``steps`` Adam steps on ``dt`` from the best grid
   point (keeping the best value seen, so never worse than the grid).
 
@@ -198,7 +204,7 @@ def fit_linear_ramp(train_graphs: Graph, p: int, *, grid: int = 32, dt_max=None,
       unweighted 3-regular graph sits near ``dt = 2.1 / graph_scale``).
     steps: refinement steps ``>= 0``.
     method: energy method (``"auto"``: the closed form at p = 1).
-    max_cut_values: optional ``(G,)`` max cuts (else brute force).
+    max_cut_values, min_cut_values: optional ``(G,)`` max and min cuts (else brute force).
     memory_limit_bytes: optional byte budget; one grid point over all graphs must fit.
 
   Returns:
@@ -216,7 +222,8 @@ def fit_linear_ramp(train_graphs: Graph, p: int, *, grid: int = 32, dt_max=None,
   grid = validation.check_int("grid", grid, 2)
   steps = validation.check_int("steps", steps, 0)
   validation.check_method(method)
-  mc = batch_max_cuts(train_graphs, max_cut_values, memory_limit_bytes)
+  cuts = (batch_max_cuts(train_graphs, max_cut_values, memory_limit_bytes),
+          batch_max_cuts(train_graphs, min_cut_values, memory_limit_bytes, "min"))
   if dt_max is None:
     dt_max = 4.0 / float(jnp.mean(graph_scale(train_graphs)))
   dt_max = validation.check_real("dt_max", dt_max, low=0.0, low_open=True)
@@ -226,6 +233,6 @@ def fit_linear_ramp(train_graphs: Graph, p: int, *, grid: int = 32, dt_max=None,
   chunk = memory.chunk_size(per_point, grid, memory_limit_bytes,
                             what="one ramp over all training graphs")
   dts = dt_max * jnp.arange(1, grid + 1, dtype=dtype) / grid
-  dt, _ = _fit_ramp(dts, train_graphs, mc, jnp.asarray(dt_max / grid, dtype), p, method,
+  dt, _ = _fit_ramp(dts, train_graphs, cuts, jnp.asarray(dt_max / grid, dtype), p, method,
                     chunk, steps, memory_limit_bytes)
   return float(dt)

@@ -12,7 +12,7 @@ import json
 import jax
 import numpy as np
 
-from jqmeta import metrics
+from jqmeta import metrics, problems
 
 __all__ = ["summarize", "fold", "digest", "jsonable"]
 
@@ -60,10 +60,18 @@ def jsonable(x):
 
 # ------------------------------------------------------------------------------- summary
 
-def _group_stats(energies, evals, b0: int, best, mc, config, key) -> dict:
+def _ratios(energies, best, cuts):
+  """``(ratio to best found, approximation ratio)``, both shift invariant: ``(E[cut] -
+  min cut) / (best found E[cut] - min cut)`` and ``/ (max cut - min cut)``
+  (:func:`jqmeta.metrics.ratio_from_energy`; the plain ratios on nonnegative weights)."""
+  mc, lo = (c[:, None] for c in cuts)
+  return (np.asarray(metrics.ratio_from_energy(energies, -best[:, None], lo), np.float64),
+          np.asarray(metrics.ratio_from_energy(energies, mc, lo), np.float64))
+
+
+def _group_stats(energies, evals, b0: int, best, cuts, config, key) -> dict:
   """Ratios after each budget and evaluations to each target, with bootstrap CIs."""
-  rtb = np.asarray(metrics.ratio_from_energy(energies, -best[:, None]), np.float64)
-  ratio = np.asarray(metrics.ratio_from_energy(energies, mc[:, None]), np.float64)
+  rtb, ratio = _ratios(energies, best, cuts)
   ci = lambda v, i: list(metrics.bootstrap_ci(v, jax.random.fold_in(key, i), n=config.bootstrap))
   out = {"graphs": int(len(best)), "ratio": {}, "ratio_to_best": {}, "evals_to_target": {}}
   for i, b in enumerate(config.budgets):
@@ -86,9 +94,10 @@ def _merged_best(config, optima_fp: dict, results_fp: dict) -> tuple[dict, dict]
     search = optima_fp[n]["energy"]
     reached = np.min([c["energies"].min(axis=1) for c in results_fp[n].values()], axis=0)
     best[n] = np.minimum(search, reached)
-    gain = (search - best[n]) / optima_fp[n]["max_cut"]
+    gain = (search - best[n]) / (optima_fp[n]["max_cut"] - optima_fp[n]["min_cut"])
     report[str(n)] = {"energy": best[n].tolist(), "search_energy": search.tolist(),
                       "max_cut": optima_fp[n]["max_cut"].tolist(),
+                      "min_cut": optima_fp[n]["min_cut"].tolist(),
                       "improved_by_methods": int(np.sum(gain > 1e-9)),
                       "max_improvement_ratio": float(gain.max()),
                       "sources": optima_fp[n]["sources"]}
@@ -108,22 +117,25 @@ def summarize(config, optima: dict, results: dict, trained: dict, key) -> dict:
     (graphs never reaching it count as the total + 1), then to the second.
   """
   out = {}
-  for fi, f in enumerate(config.families):
+  for f in config.families:
+    fi = problems.FAMILIES.index(f)  # the same keys whichever families run
     for p in config.ps:
       best, report = _merged_best(config, optima[f][p], results[f][p])
       methods = {}
       for mi, method in enumerate(results[f][p][config.test_n[0]]):
         sizes, k = {}, fold(key, fi, p, mi)
         curves = [results[f][p][n][method] for n in config.test_n]
+        cuts = {n: tuple(optima[f][p][n][c] for c in ("max_cut", "min_cut"))
+                for n in config.test_n}
         for n, c in zip(config.test_n, curves):
-          sizes[str(n)] = _group_stats(c["energies"], c["evals"], c["b0"], best[n],
-                                       optima[f][p][n]["max_cut"], config, jax.random.fold_in(k, n))
+          sizes[str(n)] = _group_stats(c["energies"], c["evals"], c["b0"], best[n], cuts[n],
+                                       config, jax.random.fold_in(k, n))
         allE = np.concatenate([c["energies"] for c in curves])
         allB = np.concatenate([best[n] for n in config.test_n])
-        allM = np.concatenate([optima[f][p][n]["max_cut"] for n in config.test_n])
-        sizes["all"] = _group_stats(allE, curves[0]["evals"], curves[0]["b0"], allB, allM,
+        allC = tuple(np.concatenate([cuts[n][i] for n in config.test_n]) for i in (0, 1))
+        sizes["all"] = _group_stats(allE, curves[0]["evals"], curves[0]["b0"], allB, allC,
                                     config, k)
-        rtb = np.asarray(metrics.ratio_from_energy(allE, -allB[:, None]))
+        rtb, _ = _ratios(allE, allB, allC)
         spec = method.removeprefix("warm:")
         cost = trained.get(f, {}).get(p - int(method.startswith("warm:")), {}).get(spec)
         methods[method] = {

@@ -78,6 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--models", nargs="+", default=None,
                       help="learned models as name:variant (default "
                            f"{' '.join(_DEFAULTS.models)})")
+  _add_shot_flags(parser)
   parser.add_argument("--quick", action="store_true",
                       help="tiny settings (StudyConfig.quick: every family, method and p = "
                            "1..3 on train n = 6 / test n = 8, 2 epochs); explicit flags "
@@ -95,12 +96,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
   progress.add_cache_flags(parser)
 
 
-_LOWEST = {"p": 1, "train_n": 3, "test_n": 3, "budget": 0}
+def _add_shot_flags(parser: argparse.ArgumentParser) -> None:
+  """The finite-shots flags of ``jqmeta study``."""
+  ints = dict(type=int, nargs="+")
+  parser.add_argument("--shots", **ints, default=None,
+                      help="also run every method under finite shots: shots per energy "
+                           "estimate (e.g. 100 1000 10000; each >= 2). Adds models trained on "
+                           "sampled costs (--shot-models) and a shots leaderboard")
+  parser.add_argument("--shot-budget", type=int, default=None,
+                      help=f"total shots per method and graph under --shots (default "
+                           f"{_DEFAULTS.shot_budget}); the leaderboard reads 10^4, 10^5 and it")
+  parser.add_argument("--shot-gradient", choices=("spsa", "shift"), default=None,
+                      help=f"Phase II gradient under shots (default {_DEFAULTS.shot_gradient}"
+                           "; shift costs 2p(E+n) estimates per step)")
+  parser.add_argument("--shot-models", nargs="+", default=None,
+                      help="models (of --models) also trained on sampled costs (default "
+                           f"{' '.join(_DEFAULTS.shot_models)})")
+
+
+_LOWEST = {"p": 1, "train_n": 3, "test_n": 3, "budget": 0, "shots": 2}
 _FLAGS = {"families": "family", "ps": "p", "train_n": "train_n", "test_n": "test_n",
           "budgets": "budget", "epochs": "epochs", "test_count": "test_count",
           "train_count": "train_count", "val_count": "val_count", "steps": "steps",
           "search_steps": "search_steps", "search_random": "search_random",
-          "bootstrap": "bootstrap", "models": "models"}
+          "bootstrap": "bootstrap", "models": "models", "shots": "shots",
+          "shot_budget": "shot_budget", "shot_gradient": "shot_gradient",
+          "shot_models": "shot_models"}
 
 
 def study_config(args: argparse.Namespace) -> study.StudyConfig:
@@ -129,7 +150,7 @@ def check(args: argparse.Namespace) -> None:
     if isinstance(value, list) and len(set(value)) != len(value):
       raise ValueError(f"--{flag.replace('_', '-')} has repeated values: {value}")
   for flag in ("epochs", "test_count", "train_count", "val_count", "steps", "search_steps",
-               "search_random", "bootstrap"):
+               "search_random", "bootstrap", "shot_budget"):
     if getattr(args, flag) is not None:
       check_int(f"--{flag.replace('_', '-')}", getattr(args, flag), int(flag != "search_random"))
   study_config(args)

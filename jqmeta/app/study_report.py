@@ -12,6 +12,12 @@
 * ``ratio_vs_n_<family>.png``: approximation ratio against test size at a fixed budget
   (size transfer), one panel per ``p``.
 
+With shots (``StudyConfig.shots``), also: a "Under finite shots" part of
+``leaderboard.md`` (:func:`render_shots`: a verdict table, then per shot count, family and
+``p`` every method's ratio to best found and best-sampled-cut ratio at each total shot
+budget), ``leaderboard_shots.csv`` and ``ratio_vs_shots_<family>.png`` (the evaluation
+figure with total shots on the x-axis, one row of panels per shot count).
+
 Example:
   >>> from jqmeta.app import study_report
   >>> study_report.fmt_ci([0.91234, 0.9, 0.92])
@@ -29,7 +35,8 @@ from jqmeta._src import fileio
 from jqmeta.app import style
 
 __all__ = ["write_all", "render_leaderboard", "render_verdict", "verdict", "leaderboard_rows",
-           "fmt_ci", "figure_curves", "figure_sizes"]
+           "fmt_ci", "figure_curves", "figure_sizes", "render_shots", "shots_verdict",
+           "shots_rows", "figure_shots"]
 
 
 def fmt_ci(ci, digits: int = 3) -> str:
@@ -147,6 +154,8 @@ def render_leaderboard(result: dict) -> str:
                + [fmt_ci(s["ratio"][str(budgets[-1])]), _cost(m["training"])])
         lines.append("| " + " | ".join(row) + " |")
       lines.append("")
+  if result.get("shots"):
+    lines += render_shots(result)
   return "\n".join(lines)
 
 
@@ -271,4 +280,121 @@ def write_all(result: dict, out) -> list[Path]:
     figure_curves(result, family, paths[-1])
     paths.append(out / f"ratio_vs_n_{family}.png")
     figure_sizes(result, family, paths[-1], fixed)
+  if result.get("shots"):
+    paths.append(out / "leaderboard_shots.csv")
+    fileio.atomic_write(paths[-1], _csv(shots_rows(result)))
+    for family in result["families"]:
+      paths.append(out / f"ratio_vs_shots_{family}.png")
+      figure_shots(result, family, paths[-1])
   return paths
+
+
+# ----------------------------------------------------------------------------- shots
+
+def shots_verdict(entry: dict, budget: str) -> dict:
+  """Best rule, best exact-trained and best sampled-trained model at ``budget`` shots
+  (ratio to best found, ranked as ``entry["ranking"]``), and who wins: a side wins only
+  where its CI lies above every other side's (else ``"tie"``).
+
+  Example:
+    >>> ci = lambda m: {"reads": {"100": {"ratio_to_best": [m, m - .01, m + .01]}}}
+    >>> e = {"ranking": ["a", "b"], "methods": {"a": {"kind": "rule", **ci(.9)},
+    ...                                         "b": {"kind": "learned", **ci(.5)}}}
+    >>> shots_verdict(e, "100")["winner"]
+    'rule'
+  """
+  sides = {}
+  for m in entry["ranking"]:
+    kind = entry["methods"][m]["kind"]
+    read = entry["methods"][m]["reads"].get(budget)
+    if read is not None and kind not in sides:
+      sides[kind] = (m, read["ratio_to_best"])
+  best = max(sides, key=lambda k: sides[k][1][0])
+  others = [v[1][2] for k, v in sides.items() if k != best]
+  winner = best if others and sides[best][1][1] > max(others) else "tie"
+  return {"sides": sides, "winner": winner}
+
+
+def render_shots(result: dict) -> list[str]:
+  """The "Under finite shots" part of the leaderboard (module docstring)."""
+  cfg = result["config"]
+  reads = [str(r) for r in sorted({int(b) for s in result["shots"].values()
+                                   for f in s.values() for e in f.values()
+                                   for m in e["methods"].values() for b in m["reads"]})]
+  top = reads[-1]
+  lines = ["# Under finite shots", "",
+           f"Every energy a method sees is a sample mean of S shots; Phase II uses "
+           f"{cfg['shot_gradient']} gradients (SGD, lr {cfg['phase2_lr']}), until "
+           f"{cfg['shot_budget']} shots in total. Rules cost no shot before Phase II. Read "
+           "at each total budget: the ratio to best found of the angles held (exact energy) "
+           "and the best sampled cut's ratio `(cut - min cut) / (max cut - min cut)`. "
+           "`-`: the method's first measurement does not fit the budget. Mean [95% "
+           "bootstrap CI over test graphs, all sizes pooled].", "",
+           f"## Verdict at {top} shots: ratio to best found", "",
+           "| S | family | p | best rule | best learned (exact training) | best learned "
+           "(sampled training) | verdict |", "|---|---|---|---|---|---|---|"]
+  kinds = ("rule", "learned", "learned (sampled costs)")
+  for S, by_f in result["shots"].items():
+    for family, by_p in by_f.items():
+      for p, entry in by_p.items():
+        v = shots_verdict(entry, top)
+        cells = [f"`{v['sides'][k][0]}`: {fmt_ci(v['sides'][k][1])}" if k in v["sides"]
+                 else "-" for k in kinds]
+        said = "tie (CIs overlap)" if v["winner"] == "tie" else f"{v['winner']} wins"
+        lines.append(f"| {S} | {family} | {p} | " + " | ".join(cells) + f" | {said} |")
+  head = (["rank", "method", "kind"] + [f"ratio to best, {r} shots" for r in reads]
+          + [f"best cut ratio, {r} shots" for r in reads])
+  for S, by_f in result["shots"].items():
+    for family, by_p in by_f.items():
+      for p, entry in by_p.items():
+        lines += ["", f"## S = {S} shots per estimate: {family}, p = {p}", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for rank, m in enumerate(entry["ranking"], 1):
+          r = entry["methods"][m]["reads"]
+          lines.append("| " + " | ".join(
+              [str(rank), f"`{m}`", entry["methods"][m]["kind"]]
+              + [fmt_ci(None if r[b] is None else r[b]["ratio_to_best"]) for b in reads]
+              + [fmt_ci(None if r[b] is None else r[b]["best_cut_ratio"]) for b in reads])
+              + " |")
+  return lines + [""]
+
+
+def shots_rows(result: dict) -> list[dict]:
+  """One CSV row per shot count, family, ``p``, method and total budget."""
+  rows = []
+  for S, by_f in result["shots"].items():
+    for family, by_p in by_f.items():
+      for p, entry in by_p.items():
+        for rank, m in enumerate(entry["ranking"], 1):
+          for budget, read in entry["methods"][m]["reads"].items():
+            row = {"shots": S, "family": family, "p": p, "method": m,
+                   "kind": entry["methods"][m]["kind"], "rank": rank, "budget": budget}
+            for q in ("ratio_to_best", "best_cut_ratio"):
+              row.update(_ci_cols(q, [None] * 3 if read is None else read[q]))
+            rows.append(row)
+  return rows
+
+
+def figure_shots(result: dict, family: str, path) -> None:
+  """Mean ratio to best found against total shots: one row of panels (one per ``p``) per
+  shot count, one curve per method."""
+  shots = list(result["shots"])
+  with style.rc_context():
+    by_p = result["shots"][shots[0]][family]
+    fig = style.new_figure((4.6 * len(by_p) + 1, 4.2 * len(shots) + 1.4))
+    grid = fig.subplots(len(shots), len(by_p), squeeze=False)
+    for row, S in zip(grid, shots):
+      for ax, (p, entry) in zip(row, result["shots"][S][family].items()):
+        for m in entry["ranking"]:
+          c = entry["methods"][m]["curve"]
+          st = style.style(m.removesuffix("@shots"))
+          ax.plot(c["shots"], c["ratio_to_best"], label=m, color=st["color"],
+                  linestyle=":" if m.endswith("@shots") else st["linestyle"],
+                  marker=st["marker"], markevery=max(len(c["shots"]) // 6, 1), markersize=4)
+        ax.set_xscale("log")
+        ax.set_xlabel("total shots")
+        ax.set_ylabel("ratio to best found")
+        ax.set_title(f"{family}, p = {p}, S = {S}")
+        ax.grid(alpha=0.3)
+    _legend(fig, grid.ravel())
+    style.save(fig, path)
