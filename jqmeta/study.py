@@ -49,7 +49,8 @@ from jqmeta import shots as shots_lib
 from jqmeta._src import validation
 from jqmeta._src import study_data as data
 from jqmeta._src.study_data import make_datasets
-from jqmeta._src.study_shots import evaluate_shots, shot_reads, summarize_shots
+from jqmeta._src.study_shots import (evaluate_shots, release_programs, shot_reads,
+                                     summarize_shots)
 from jqmeta._src.study_summary import digest, fold, jsonable, summarize
 
 __all__ = ["StudyConfig", "run_study", "make_datasets", "fit_rules", "reference_optima",
@@ -251,9 +252,6 @@ def reference_optima(config: StudyConfig, datasets: dict, rules: dict, key, *, m
 def _search(config: StudyConfig) -> dict:
   """Keywords of :func:`jqmeta.baselines.best_found_batch` (doubled for the check)."""
   return {"n_random": config.search_random, "steps": config.search_steps}
-
-
-
 
 
 def _train_config(config: StudyConfig, shots: Optional[int] = None) -> training.TrainConfig:
@@ -476,7 +474,7 @@ def run_study(config: StudyConfig, *, key, out=None, mesh=None, progress: bool =
 
   def lap(stage):
     nonlocal t0
-    data.release_programs()  # stages share few programs; keeps the process's mappings bounded
+    release_programs()  # stages share few programs; keeps the process's mappings bounded
     seconds[stage], t0 = time.perf_counter() - t0, time.perf_counter()
 
   ks = jax.random.split(key, 6)
@@ -507,7 +505,7 @@ def run_study(config: StudyConfig, *, key, out=None, mesh=None, progress: bool =
     for s in config.shots:
       sampled[s] = train_learned(config, datasets, ks[2], out, shots=s,
                                  specs=config.shot_models, progress=progress)
-      data.release_programs()
+      release_programs()
     report["shot_training"] = {str(s): {f: {str(p): {m: e["cost"] for m, e in sampled[s][f][p]
                                                      .items()} for p in sampled[s][f]}
                                         for f in sampled[s]} for s in sampled}

@@ -22,7 +22,7 @@ from jqmeta import io, problems, qaoa
 from jqmeta._src.study_summary import digest
 
 __all__ = ["make_datasets", "batch", "max_cuts", "min_cuts", "graph_key", "bar",
-           "stack_repeated", "release_programs"]
+           "stack_repeated"]
 
 
 def bar(total: int, desc: str, progress: bool):
@@ -112,22 +112,3 @@ def stack_repeated(stacked, times: int):
   """A batched ``Graph`` repeated ``times`` times along its graph axis (one batch for
   several start sets on the same graphs)."""
   return jax.tree.map(lambda x: jnp.concatenate([x] * times), stacked)
-
-
-def release_programs() -> None:
-  """Drops every compiled program (``jax.clear_caches``) between study stages.
-
-  Each XLA:CPU executable keeps memory mappings until it is dropped (a large scan body:
-  hundreds), and Linux caps a process at ``vm.max_map_count`` (65,530 here): a full study
-  with ``--shots`` reached it and LLVM failed with "Cannot allocate memory" (README,
-  "Long-running processes").  Programs a later stage needs again are recompiled, or read
-  from the persistent compilation cache when it is on (the CLI's default).
-  """
-  import gc  # pylint: disable=import-outside-toplevel
-
-  from jqmeta._src import study_shots  # pylint: disable=import-outside-toplevel
-
-  for cached in (study_shots._phase1_program, study_shots._phase2_program):  # pylint: disable=protected-access
-    cached.cache_clear()
-  jax.clear_caches()
-  gc.collect()

@@ -22,6 +22,7 @@ n = 14; :mod:`jqmeta.shots`).
 from __future__ import annotations
 
 import functools
+import gc
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,8 @@ from jqmeta import meta, metrics, parallel, problems, shots as shots_lib
 from jqmeta._src import study_data as data
 from jqmeta._src.study_summary import fold
 
-__all__ = ["evaluate_shots", "summarize_shots", "shot_reads", "SAMPLED_SUFFIX"]
+__all__ = ["evaluate_shots", "summarize_shots", "shot_reads", "release_programs",
+           "SAMPLED_SUFFIX"]
 
 SAMPLED_SUFFIX = "@shots"
 """Suffix of a model trained on sampled costs (at the shot count it is evaluated with)."""
@@ -126,7 +128,7 @@ def evaluate_shots(config, datasets: dict, rules: dict, trained: dict, sampled: 
   out = {}
   for i, (s, f, p, n) in enumerate(jobs):
     if i and s != jobs[i - 1][0]:  # no program is shared across shot counts
-      data.release_programs()
+      release_programs()
     k = fold(key, s, problems.FAMILIES.index(f), p, n)
     gs = datasets[f]["test"][n]
     batch = data.batch(gs)
@@ -178,8 +180,7 @@ def summarize_shots(config, optima: dict, exact: dict, results: dict, key) -> di
     for f in config.families:
       for p in config.ps:
         res = {n: results[s][f][p][n] for n in config.test_n}
-        ns = config.test_n
-        cat = lambda x: np.concatenate(x)
+        ns, cat = config.test_n, np.concatenate
         hi = cat([optima[f][p][n]["max_cut"] for n in ns])
         lo = cat([optima[f][p][n]["min_cut"] for n in ns])
         best = cat([np.minimum(exact[f][str(p)]["best_found"][str(n)]["energy"],
@@ -220,3 +221,18 @@ def _method_stats(name: str, entry: dict, best, hi, lo, config, key) -> dict:
           "curve": {"shots": np.median(entry["shots"], axis=0).tolist(),
                     "ratio_to_best": rtb(energies).mean(axis=0).tolist(),
                     "best_cut_ratio": cut_ratio(entry["best_cuts"]).mean(axis=0).tolist()}}
+
+
+def release_programs() -> None:
+  """Drops every compiled program (``jax.clear_caches``) between study stages.
+
+  Each XLA:CPU executable keeps memory mappings until it is dropped (a large scan body:
+  hundreds), and Linux caps a process at ``vm.max_map_count`` (65,530 here): a full study
+  with ``--shots`` reached it and LLVM failed with "Cannot allocate memory" (README,
+  "Long-running processes").  Programs a later stage needs again are recompiled, or read
+  from the persistent compilation cache when it is on (the CLI's default).
+  """
+  for cached in (_phase1_program, _phase2_program):
+    cached.cache_clear()
+  jax.clear_caches()
+  gc.collect()
