@@ -309,9 +309,11 @@ def interleaved_timings(fns: dict, *, repeats: int, min_sample_s: float = 2e-3,
                         min_repeats: int = 3) -> dict:
   """Times several callables round-robin, so load drifts hit all of them alike.
 
-  Each ``fns[name]()`` must block until its result is ready.  One untimed call each
-  (warm-up) also calibrates ``inner``, the calls per sample that make a sample last at
-  least ``min_sample_s``.  Then, for each of ``repeats`` rounds, every system runs one
+  Each ``fns[name]()`` must block until its result is ready.  Two untimed calls each: a
+  warm-up, then one that calibrates ``inner``, the calls per sample that make a sample
+  last at least ``min_sample_s`` (calibrating on the warm-up itself, often several times
+  slower, left sub-millisecond calls at 2-6 per sample, each sample's first call cold
+  after the other systems ran).  Then, for each of ``repeats`` rounds, every system runs one
   sample, in an order rotated by one each round.
 
   Returns:
@@ -322,6 +324,7 @@ def interleaved_timings(fns: dict, *, repeats: int, min_sample_s: float = 2e-3,
   names = list(fns)
   inner, cost = {}, {}
   for name in names:
+    fns[name]()  # the first call after compiling can be several times slower
     s = time.perf_counter()
     fns[name]()
     single = max(time.perf_counter() - s, 1e-7)

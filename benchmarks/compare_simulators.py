@@ -411,8 +411,32 @@ def _ratios(c: dict, k: str) -> str:  # median ratio (fastest-sample ratio)
   return f"{r(c.get(f'speedup_{k}'))} ({r(c.get(f'speedup_min_{k}'))} min)"
 
 
+def speedup_matrix(r: dict) -> str:
+  """Markdown: per quantity, one row per n and one column per (p, dtype); each cell
+  ``plain / prepared`` speedup (median ratio) and the best peer's initial."""
+  cells = [c for c in r["cells"] if c["quantity"] != "batch"]
+  cols = sorted({(c["p"], c["dtype"]) for c in cells})
+  out = []
+  for q, title in (("energy", "energy"), ("energy_grad", "energy + gradient")):
+    by = {(c["n"], c["p"], c["dtype"]): c for c in cells if c["quantity"] == q}
+    rows = []
+    for n in sorted({k[0] for k in by}):
+      row = [n]
+      for p, dt in cols:
+        c = by.get((n, p, dt))
+        row.append("-" if c is None or not c["best_peer"] else
+                   f"{common.fmt_ratio(c.get('speedup_jqmeta'))} / "
+                   f"{common.fmt_ratio(c.get('speedup_jqmeta_prepared'))} {c['best_peer'][0]}")
+      rows.append(row)
+    out += [f"{title}: best peer / jqmeta (plain / prepared; q QOKit, l lightning, a Aer)",
+            "", common.markdown_table(["n"] + [f"p={p} f{dt[5:]}" for p, dt in cols], rows),
+            ""]
+  return "\n".join(out)
+
+
 def report(res: dict) -> str:
-  """Markdown: one table of single-graph cells and one of batch cells per mode."""
+  """Markdown: per mode, the speedup matrices, then one table of single-graph cells and
+  one of batch cells."""
   lines = []
   for mode, r in res["modes"].items():
     if "error" in r:
@@ -421,6 +445,7 @@ def report(res: dict) -> str:
     m = r["machine"]
     lines += [f"### {mode} (cores {m['affinity']}, load average at start "
               f"{m['load_average_start'][0]:.1f}, wall {m['wall_s']:.0f} s)", "",
+              speedup_matrix(r),
               "median [IQR] per call, `Nc` = CPU seconds per wall second; speedup = best "
               "peer / jqmeta (> 1: jqmeta faster); `-fd`: forward differences, 2p+1 energies; "
               "`(64)`: the peer's only precision; `(x min)`: ratio of fastest samples", ""]

@@ -98,8 +98,8 @@ def prepare(graph: Graph, dtype=None) -> Prepared:
       default the weights' dtype.  Angles of another dtype raise ``TypeError``.
 
   Returns:
-    ``Prepared``: about ``3 * 2**(2N/3)`` table entries plus, for ``N <= 18``, a
-    ``2**(N-1)`` int32 index.
+    ``Prepared``: about ``3 * 2**(2N/3)`` table entries plus, for ``N <= 14``, a
+    ``2**(N-1)`` int32 index (the Walsh-Hadamard core's range).
 
   Example:
     >>> import jax.numpy as jnp, networkx as nx

@@ -52,6 +52,9 @@ def runs(tmp_path_factory):
                                 "--png", str(tmp / "speedups.png")),
       "scaling": _start("scaling", tmp, "--png", str(tmp / "scaling.png")),
       # Two forced CPU devices: the single-device sweep and the jqmeta.parallel one.
+      "wht_shapes": _start("wht_shapes", tmp),
+      "call_floor": _start("call_floor", tmp, "--n", "8"),
+      "core_crossover": _start("core_crossover", tmp),
       "batch_sweep": _start("batch_sweep", tmp, "--devices", "all",
                             env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2",
                                        "JAX_PLATFORMS": "cpu"}),
@@ -84,6 +87,68 @@ def test_compare_pytorch_smoke(runs):
   _has(r["machine"], "jax", "cpu_count", "OMP_NUM_THREADS")
   assert md.read_text().startswith("### QAOA energy + gradient")
   assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_wht_shapes_smoke(runs):
+  """The block-shape sweep times every candidate split against the library's own shape."""
+  from benchmarks import wht_shapes  # pylint: disable=import-outside-toplevel
+  from jqmeta._src import wht_core  # pylint: disable=import-outside-toplevel
+  _, started = runs
+  r = _result(started["wht_shapes"])
+  assert [(c["n"], c["dtype"]) for c in r["sweeps"]] == [(7, "float32"), (7, "float64")]
+  for c in r["sweeps"]:
+    shapes = [tuple(row["shape"]) for row in c["rows"]]
+    assert sorted(shapes) == sorted(set(wht_shapes.candidates(6)) | {wht_core.wht_shape(6)})
+    current = [row for row in c["rows"] if row["current"]]
+    assert [tuple(row["shape"]) for row in current] == [wht_core.wht_shape(6)]
+    assert current[0]["vs_current"] == pytest.approx(1.0)
+    for row in c["rows"]:
+      assert set(row["median_s"]) == {"energy", "energy_grad", "batch"}
+      assert all(t > 0 for t in row["median_s"].values())
+
+
+def test_core_crossover_smoke(runs):
+  """Both cores timed on each case, and the ratios are the medians' ratios."""
+  _, started = runs
+  r = _result(started["core_crossover"])
+  assert [(c["n"], c["p"], c["dtype"]) for c in r["cases"]] == [(6, 1, "float32"),
+                                                                  (6, 1, "float64")]
+  for c in r["cases"]:
+    m = c["median_s"]
+    assert set(m) == {f"{core}_{q}" for core in ("wht", "kron")
+                      for q in ("energy", "energy_grad")} and min(m.values()) > 0
+    for q in ("energy", "energy_grad"):
+      assert c["kron_over_wht"][q] == pytest.approx(m[f"kron_{q}"] / m[f"wht_{q}"])
+
+
+def test_call_floor_smoke(runs):
+  """The per-call floor: every case timed, the energy's per-layer fit consistent with
+  the medians it was fitted to (the fit's line passes within their spread)."""
+  _, started = runs
+  r = _result(started["call_floor"])
+  assert [c["dtype"] for c in r["cases"]] == ["float32", "float64"]
+  for c in r["cases"]:
+    _has(c["median_s"], "empty", "one_gemm", "eight_gemms", "energy_p1", "energy_p3",
+         "energy_p6")
+    assert all(t > 0 for t in c["median_s"].values())
+    fit = [c["energy_intercept_s"] + c["energy_per_layer_s"] * p for p in (1, 3, 6)]
+    got = [c["median_s"][f"energy_p{p}"] for p in (1, 3, 6)]
+    assert np.isclose(np.mean(fit), np.mean(got), rtol=1e-9)  # least squares: same mean
+    assert c["empty_share_p1"] == pytest.approx(c["median_s"]["empty"]
+                                                 / c["median_s"]["energy_p1"])
+
+
+@pytest.mark.parametrize("n_rest", [3, 6, 9, 12])
+def test_wht_shape_candidates_are_every_split(n_rest):
+  """``candidates`` lists each split into 3..6-qubit blocks (at most 5) exactly once,
+  checked against a brute-force enumeration of ordered compositions."""
+  import itertools  # pylint: disable=import-outside-toplevel
+  from benchmarks import wht_shapes  # pylint: disable=import-outside-toplevel
+  want = {tuple(sorted(c, reverse=True)) for r in range(1, 6)
+          for c in itertools.product(range(3, 7), repeat=r) if sum(c) == n_rest}
+  got = wht_shapes.candidates(n_rest)
+  assert len(got) == len(set(got))
+  assert {tuple(int(np.log2(d)) for d in s) for s in got} == want
 
 
 def test_scaling_smoke(runs):

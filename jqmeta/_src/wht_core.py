@@ -12,10 +12,10 @@ Hadamard bit equal to the parity of the rest::
 ``W`` is real and the same for every graph, so the state is kept as two real planes
 (re, im) and each block of ``W`` is one real GEMM ``x @ H_k`` over the whole batch
 (vmap folds the graph axis into the GEMM rows).  The state tensor is shaped
-``(2**k_1, ..., 2**k_r)`` (blocks of <= 6 qubits); each GEMM contracts the last axis
-and the next block is brought last by a transpose (one copy per block boundary; the
-transposes back fuse into the elementwise phase and D passes).  Real arithmetic on the
-planes beats complex GEMMs at small and medium ``N``; above :data:`WHT_MAX_QUBITS` the
+``(2**k_1, ..., 2**k_r)`` (blocks of 3-6 qubits, :func:`wht_shape`); each GEMM
+contracts the last axis and the next block is brought last by a transpose (one copy per
+block boundary; the transposes back fuse into the elementwise phase and D passes).  Real
+arithmetic on the planes beats complex GEMMs at small ``N``; above :data:`WHT_MAX_QUBITS` the
 extra passes over memory (two transforms per layer, with their transposes) cost more
 than the real arithmetic saves, so larger N uses the complex block-GEMM core of
 :mod:`jqmeta._src.kron_core`.  Storing per-layer states instead of undoing the layers
@@ -39,16 +39,43 @@ from jax import lax
 
 from jqmeta._src import cut
 
-WHT_MAX_QUBITS = 18
-WHT_BLOCK = 6
+WHT_MAX_QUBITS = 14
+"""Largest N this core runs by default: ``python -m benchmarks.core_crossover`` (pinned)
+has the kron core faster for energy from N = 15 and for energy + gradient from N = 16
+(at N = 18, p = 3: 0.51-0.61x the energy time, 0.59-0.80x with the gradient), the
+Walsh-Hadamard core still 1.0-1.5x faster for energy + gradient at N = 14."""
+WHT_BLOCK = 4
+SHAPES: dict[int, tuple[int, ...]] = {}
+"""Explicit state shapes by ``n_rest``, overriding :func:`wht_shape`'s rule (empty: the
+rule everywhere; ``benchmarks.wht_shapes`` sets entries to time candidates)."""
 
 
 def wht_shape(n_rest: int) -> tuple[int, ...]:
-  """State tensor shape for ``n_rest`` qubits: ``ceil(n_rest / 6)`` near-equal blocks."""
+  """State tensor shape for ``n_rest`` qubits: blocks of ``WHT_BLOCK`` = 4 qubits, with
+  3-qubit blocks taking a remainder of 3 (one) or 2 (two, in place of one 4-qubit
+  block), and a remainder of 1 joined to the first block.
+
+  16-wide blocks do a quarter of the GEMM work per amplitude of 64-wide ones for one
+  more pass over the state.  ``python -m benchmarks.wht_shapes --sizes 11,12,13,14``
+  (pinned, one thread, p = 3) found this rule best, or within 3% of the best split into
+  3-6-qubit blocks, at every n it chooses for (n = 10..14); see the README.
+
+  Example:
+    >>> [wht_shape(m) for m in (3, 9, 10, 11, 13)]
+    [(8,), (32, 16), (16, 8, 8), (16, 16, 8), (32, 16, 16)]
+  """
+  if n_rest in SHAPES:
+    return SHAPES[n_rest]
   if n_rest == 0:
     return ()
-  nb = -(-n_rest // WHT_BLOCK)
-  return tuple(2**(n_rest // nb + (i < n_rest % nb)) for i in range(nb))
+  nb, rem = divmod(n_rest, WHT_BLOCK)
+  if nb == 0:
+    blocks = [rem]
+  elif rem == 1:
+    blocks = [WHT_BLOCK + 1] + [WHT_BLOCK] * (nb - 1)
+  else:
+    blocks = [WHT_BLOCK] * (nb - (rem == 2)) + [3] * {0: 0, 2: 2, 3: 1}[rem]
+  return tuple(2**k for k in blocks)
 
 
 def _hadamard(d: int, dtype) -> np.ndarray:
