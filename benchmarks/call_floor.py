@@ -107,7 +107,8 @@ def report(res: dict) -> str:
 def main(argv=None) -> int:
   """CLI entry point (see the module docstring)."""
   ap = common.base_parser(__doc__.splitlines()[0])
-  ap.add_argument("--n", type=int, default=10, help="qubits (default 10)")
+  ap.add_argument("--n", type=int, choices=range(4, 25), default=10, metavar="N",
+                  help="qubits, 4-24 (default 10)")
   args = ap.parse_args(sys.argv[1:] if argv is None else argv)
   import jax  # pylint: disable=import-outside-toplevel
   jax.config.update("jax_enable_x64", True)

@@ -82,6 +82,27 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   return ap
 
 
+def int_list(text: str) -> tuple[int, ...]:
+  """argparse type: comma-separated positive integers (``"10,12"`` -> ``(10, 12)``); a bad
+  value is argparse's one-line error with exit code 2."""
+  try:
+    out = tuple(int(x) for x in text.split(","))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+  if not out or min(out) < 1:
+    raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+  return out
+
+
+def dtype_list(text: str) -> tuple[str, ...]:
+  """argparse type: comma-separated ``float32`` / ``float64``."""
+  out = tuple(x for x in text.split(",") if x)
+  bad = [x for x in out if x not in ("float32", "float64")]
+  if bad or not out:
+    raise argparse.ArgumentTypeError(f"expected float32 and/or float64, got {text!r}")
+  return out
+
+
 def run_mode(args) -> str:
   """``"smoke"``, ``"quick"`` or ``"full"`` from :func:`base_parser`'s flags."""
   return "smoke" if args.smoke else "quick" if args.quick else "full"

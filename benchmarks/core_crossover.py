@@ -61,21 +61,19 @@ def report(res: dict) -> str:
 def main(argv=None) -> int:
   """CLI entry point (see the module docstring)."""
   ap = common.base_parser(__doc__.splitlines()[0])
-  ap.add_argument("--sizes", help="comma-separated n (default: the mode's)")
-  ap.add_argument("--ps", help="comma-separated p (default: the mode's)")
-  ap.add_argument("--dtypes", default="float32,float64")
+  ap.add_argument("--sizes", type=common.int_list, help="comma-separated n (default: the mode's)")
+  ap.add_argument("--ps", type=common.int_list, help="comma-separated p (default: the mode's)")
+  ap.add_argument("--dtypes", type=common.dtype_list, default=("float32", "float64"))
   args = ap.parse_args(sys.argv[1:] if argv is None else argv)
   import jax  # pylint: disable=import-outside-toplevel
   jax.config.update("jax_enable_x64", True)
   st = dict(SETTINGS[common.run_mode(args)])
-  for k in ("sizes", "ps"):
-    if getattr(args, k):
-      st[k] = tuple(int(x) for x in getattr(args, k).split(","))
+  st.update({k: getattr(args, k) for k in ("sizes", "ps") if getattr(args, k)})
   t_start, log, load = common.start_clock()
   cases = []
   for n in st["sizes"]:
     for p in st["ps"]:
-      for dt in args.dtypes.split(","):
+      for dt in args.dtypes:
         cases.append(crossover(n, p, dt, st))
         log(f"n={n} p={p} {dt}: kron / wht {cases[-1]['kron_over_wht']}")
   return common.finish({"cases": cases}, report, json_path=args.json, load_before=load,

@@ -108,19 +108,21 @@ def report(res: dict) -> str:
 def main(argv=None) -> int:
   """CLI entry point (see the module docstring)."""
   ap = common.base_parser(__doc__.splitlines()[0])
-  ap.add_argument("--sizes", help="comma-separated n (default: the mode's)")
-  ap.add_argument("--p", type=int, default=3, help="QAOA depth (default 3)")
-  ap.add_argument("--min-block", type=int, default=3, help="smallest block in qubits")
-  ap.add_argument("--dtypes", default="float32,float64")
+  ap.add_argument("--sizes", type=common.int_list, help="comma-separated n (default: the mode's)")
+  ap.add_argument("--p", type=int, choices=range(1, 65), default=3, metavar="P",
+                  help="QAOA depth, 1-64 (default 3)")
+  ap.add_argument("--min-block", type=int, choices=range(1, 7), default=3,
+                  help="smallest block in qubits (1-6)")
+  ap.add_argument("--dtypes", type=common.dtype_list, default=("float32", "float64"))
   args = ap.parse_args(sys.argv[1:] if argv is None else argv)
   import jax  # pylint: disable=import-outside-toplevel
   jax.config.update("jax_enable_x64", True)
   st = dict(SETTINGS[common.run_mode(args)])
-  sizes = tuple(int(x) for x in args.sizes.split(",")) if args.sizes else st["sizes"]
+  sizes = args.sizes or st["sizes"]
   t_start, log, load = common.start_clock()
   sweeps = []
   for n in sizes:
-    for dt in args.dtypes.split(","):
+    for dt in args.dtypes:
       sweeps.append(sweep(n, args.p, dt, st, args.min_block))
       best = sweeps[-1]["rows"][0]
       log(f"n={n} {dt}: best {tuple(best['shape'])} at {best['vs_current']:.3f} of current")

@@ -250,3 +250,14 @@ def test_compare_simulators_bad_peer_is_one_line_exit_2():
                         cwd=BENCH.parent)
   assert proc.returncode == 2
   assert proc.stderr.strip().count("\n") == 0 and "nosuch" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("core_crossover", "--sizes", "a,b"), ("core_crossover", "--dtypes", "float16"),
+    ("wht_shapes", "--sizes", "0"), ("wht_shapes", "--p", "0"), ("call_floor", "--n", "2")])
+def test_new_benchmarks_refuse_bad_input_in_one_line(args):
+  """Bad sizes, depths and dtypes stop the run with argparse's one-line error, exit 2."""
+  proc = subprocess.run([sys.executable, "-m", f"benchmarks.{args[0]}", *args[1:]],
+                        capture_output=True, text=True, timeout=120, cwd=BENCH.parent)
+  assert proc.returncode == 2
+  assert "Traceback" not in proc.stderr and f"argument {args[1]}" in proc.stderr.splitlines()[-1]
