@@ -481,8 +481,8 @@ def _parser():
   ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of "
                   + ", ".join(PEERS))
   ap.add_argument("--build-qokit", action="store_true", help="compile QOKit's C simulator")
-  ap.add_argument("--sizes", help="comma-separated n (default: the mode's)")
-  ap.add_argument("--ps", help="comma-separated p (default: the mode's)")
+  ap.add_argument("--sizes", type=common.int_list, help="comma-separated n (default: the mode's)")
+  ap.add_argument("--ps", type=common.int_list, help="comma-separated p (default: the mode's)")
   ap.add_argument("--child-json", help=argparse.SUPPRESS)
   return ap
 
@@ -519,19 +519,14 @@ def main(argv=None) -> int:
       return _error(str(e))
     return 0
   st = dict(SETTINGS[common.run_mode(args)])
-  try:
-    st.update({k: tuple(int(x) for x in getattr(args, k).split(","))
-               for k in ("sizes", "ps") if getattr(args, k)})
-  except ValueError:
-    return _error(f"--sizes / --ps must be comma-separated integers, got {args.sizes!r}, "
-                  f"{args.ps!r}")
+  st.update({k: getattr(args, k) for k in ("sizes", "ps") if getattr(args, k)})
   if args.child_json:
     common.write_json(args.child_json, run_all(args, st, args.mode))
     return 0
   t0 = time.perf_counter()
   child_args = [a for a in ("--quick", "--smoke") if getattr(args, a[2:])] + [
       "--peers", ",".join(args.peers)] + [x for k in ("sizes", "ps") if getattr(args, k)
-                                          for x in (f"--{k}", getattr(args, k))]
+                                          for x in (f"--{k}", ",".join(map(str, getattr(args, k))))]
   modes = ("pinned", "default") if args.mode == "both" else (args.mode,)
   runs = {m: _run_mode(args, st, m, child_args) for m in modes}
   res = {"modes": runs, "settings": st, "wall_s": time.perf_counter() - t0,
