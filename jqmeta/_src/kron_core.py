@@ -44,16 +44,6 @@ def _eq_table(k: int) -> np.ndarray:
   return bits[:, None, :] == bits[None, :, :]
 
 
-def _single_flip(k: int) -> np.ndarray:
-  """``(2**k, 2**k)`` int: j where the indices differ in exactly bit j, else -1."""
-  idx = np.arange(2**k)
-  diff = idx[:, None] ^ idx[None, :]
-  out = np.full((2**k, 2**k), -1)
-  for j in range(k):
-    out[diff == (1 << (k - 1 - j))] = j
-  return out
-
-
 def kron_rx(c: jax.Array, s: jax.Array, sign: float) -> jax.Array:
   """``(2**k, 2**k)`` kron of ``[[c_j, sign i s_j], [sign i s_j, c_j]]`` over ``j < k``.
 
@@ -65,10 +55,17 @@ def kron_rx(c: jax.Array, s: jax.Array, sign: float) -> jax.Array:
   return jnp.prod(jnp.where(_eq_table(k), c.astype(cdt), off), axis=-1)
 
 
-def _x_sum(m: jax.Array, dtype) -> jax.Array:
-  """``(2**k, 2**k)`` matrix of ``sum_j m_j X_j`` on a block of ``k`` qubits."""
-  flip = _single_flip(m.shape[0])
-  return jnp.where(flip >= 0, m[np.maximum(flip, 0)], 0).astype(dtype)
+def _x_overlap(x: jax.Array, y: jax.Array, m: jax.Array) -> jax.Array:
+  """``Im <y| sum_j m_j X_j |x>`` over the top ``k`` qubits of flat ``x, y`` (complex).
+
+  ``X_j`` is a flip along axis ``j`` of the ``(2,)*k + (rest,)`` view, so the sum is
+  one fused elementwise reduction: no GEMM (``G`` has only ``k`` nonzeros per row, and
+  a dense ``(2**k, 2**k)`` GEMM for it cost as much as the mixer), no output state.
+  """
+  k = m.shape[0]
+  xs = x.reshape((2,) * k + (-1,))
+  gx = sum(m[j] * jnp.flip(xs, j) for j in range(k))
+  return jnp.imag(jnp.sum(jnp.conj(y.reshape(gx.shape)) * gx))
 
 
 def rotate_apply(M: jax.Array, psi: jax.Array) -> jax.Array:
@@ -119,8 +116,8 @@ def unmix(psi, lam, c, s, m):
   """Undo the mixer on ``psi`` and ``lam`` together; also ``sum_q m_q Im <lam|X_q|psi>``.
 
   ``X_q`` commutes with every ``RX``, so each block's ``<lam|sum_j X_j|psi>`` can be
-  read at the block's input: one GEMM with ``[M; G]`` (``G = sum_j m_j X_j``) gives
-  the undone block and ``G psi`` together, with no extra pass over memory.
+  read at the block's input, by :func:`_x_overlap` (a fused reduction) before that
+  block's two GEMMs.
 
   Args:
     psi, lam: ``(2**N,)`` complex states.
@@ -133,12 +130,9 @@ def unmix(psi, lam, c, s, m):
 
   def block(carry, cq, sq, mq):
     psi, lam, acc = carry
-    d = 2**cq.shape[0]
-    x, y = psi.reshape(d, -1), lam.reshape(d, -1)
     M = kron_rx(cq, sq, 1.0)
-    mg = jnp.einsum("ab,bz->za", jnp.concatenate([M, _x_sum(mq, x.dtype)]), x)
-    acc = acc + jnp.imag(jnp.sum(jnp.conj(y.T) * mg[:, d:]))
-    return mg[:, :d].reshape(-1), jnp.einsum("ab,bz->za", M, y).reshape(-1), acc
+    acc = acc + _x_overlap(psi, lam, mq)
+    return rotate_apply(M, psi), rotate_apply(M, lam), acc
 
   return _block_scan(block, (psi, lam, jnp.zeros((), c.dtype)), c, s, m)
 
