@@ -32,7 +32,9 @@ half state that jqmeta simulates):
   the kron core's ``B`` GEMM passes come from ``kron_core.blocks(n - 1)`` (the core's own
   block rule, not a copied constant: 3- or 4-qubit blocks), the Walsh-Hadamard core's
   ``C`` from ``len(wht_core.wht_shape(n - 1))``:
-  kron ``H (p (4 + 2 B) + p (4 B + 15) + 6)``, WHT ``H (p (8 C + 2) + p (16 C + 14) + 6)``.
+  kron ``H (p (4 + 2 B) + p (6 B + 15) + 6)`` (backward, per block: the beta-gradient
+  overlap reads both states, then each state's GEMM reads and writes it), WHT
+  ``H (p (8 C + 2) + p (16 C + 14) + 6)``.
 
 All ignore cache reuse: floors are lower bounds on traffic, fractions upper bounds.
 
@@ -96,7 +98,7 @@ def blocked_traffic_bytes(n: int, p: int, core=None) -> float:
     c = _wht_passes(n)
     return 4.0 * 2**n * (p * (8 * c + 2) + p * (16 * c + 14) + 6)
   b = _kron_passes(n - 1)
-  return 4.0 * 2**n * (p * (4 + 2 * b) + p * (4 * b + 15) + 6)
+  return 4.0 * 2**n * (p * (4 + 2 * b) + p * (6 * b + 15) + 6)
 
 
 def _device_memory_budget() -> int:  # the device's own limit off CPU, less what is in use

@@ -459,9 +459,30 @@ def test_cos_sin_accuracy():
   for a, b in zip(jax.jit(wht_core.cos_sin)(jnp.asarray(x)), got["poly"]):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with jax.enable_x64(True):
-    c64, s64 = wht_core.cos_sin(jnp.asarray(ref))
-    np.testing.assert_array_equal(np.asarray(c64), np.cos(ref))
-    np.testing.assert_array_equal(np.asarray(s64), np.sin(ref))
+    c64, s64 = jax.jit(wht_core.cos_sin)(jnp.asarray(ref))
+    poly = jax.jit(wht_core.cos_sin_poly64)(jnp.asarray(ref))
+    for a, b in zip((c64, s64), poly):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e2, 1e4, wht_core.COS_SIN_POLY64_EXACT, 1e10,
+                                   wht_core.COS_SIN_POLY64_MAX])
+def test_cos_sin_poly64_accuracy(scale):
+  """The float64 polynomial against NumPy: 2.3e-16 where its reduction is exact, and
+  within a few spacings of the arguments (``|x| * 2**-51``) up to ``COS_SIN_POLY64_MAX``;
+  NaN beyond it and for non-finite input (never a value outside [-1, 1])."""
+  rng = np.random.default_rng(int(np.log2(scale)))
+  x = np.concatenate([rng.uniform(-scale, scale, 100_000), [0.0, -0.0, scale, -scale],
+                      np.arange(-256, 257) * np.pi / 4])
+  bound = max(2.3e-16, scale * 2.0**-51 if scale > wht_core.COS_SIN_POLY64_EXACT else 0)
+  with jax.enable_x64(True):
+    c, s = map(np.asarray, jax.jit(wht_core.cos_sin_poly64)(jnp.asarray(x)))
+    assert c.dtype == s.dtype == np.float64
+    assert np.max(np.abs(c - np.cos(x))) <= bound
+    assert np.max(np.abs(s - np.sin(x))) <= bound
+    bad = np.array([np.inf, -np.inf, np.nan, 2 * wht_core.COS_SIN_POLY64_MAX, -1e300])
+    for v in jax.jit(wht_core.cos_sin_poly64)(jnp.asarray(bad)):
+      assert np.all(np.isnan(np.asarray(v)))
 
 
 def test_p1_phase_tables_are_not_recomputed_per_amplitude():
@@ -475,7 +496,7 @@ def test_p1_phase_tables_are_not_recomputed_per_amplitude():
     hlo = jax.jit(qaoa.energy).lower(jnp.full((2, 1), 0.3), g).compile().as_text()
   sizes = []
   for comp in hlo.split("\n\n"):
-    if "cosine(" in comp or " sine(" in comp:
+    if "cosine(" in comp or " sine(" in comp or "round-nearest" in comp:  # poly: rounds
       shapes = re.findall(r"f64\[([0-9,]*)\]", comp)
       sizes.append(max(int(np.prod([int(d) for d in s.split(",") if d] or [1])) for s in shapes))
   assert sizes and max(sizes) < 2**(n - 1) // 4, sizes
