@@ -229,7 +229,7 @@ def cos_sin_poly64(x: jax.Array):
   XLA:CPU evaluates float64 cos and sin one element at a time (about 8 ns each), a
   tenth of a small batched energy's time.  This is Cody-Waite reduction by pi/2 in
   three 33-bit pieces, then fdlibm's degree-13/14 minimax kernels (the cosine with
-  ``1 - z/2`` rounded separately).  Tested in ``test_cos_sin_accuracy``: within 2.3e-16
+  ``1 - z/2`` rounded separately).  Tested in ``test_cos_sin_poly64_accuracy``: within 2.3e-16
   of NumPy for ``|x| <=`` :data:`COS_SIN_POLY64_EXACT` (about 1.6e6); beyond, the
   products ``j * piece`` may round, and the bound is ``|x| * 2**-51``, a few spacings
   of the float64 arguments themselves (with FMA contraction, as here, 2.3e-16 holds to
